@@ -1,0 +1,78 @@
+"""Load each heavy model once per process and hand the same object to every track."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ModelUnavailable(RuntimeError):
+    """Raised by a loader when a model's weights are not available (offline, not configured)."""
+
+
+def resolve_device(spec: str = "auto") -> str:
+    """Turn ``auto|cpu|cuda[:n]|mps`` into a device string torch accepts."""
+    import torch
+
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {spec!r} requested but CUDA is not available")
+    return spec
+
+
+@dataclass
+class ModelCache:
+    """Process-wide cache of loaded models keyed by a caller-chosen string.
+
+    The key must name everything that makes two models different (kind, id or path, device).
+    """
+
+    _models: dict[str, Any] = field(default_factory=dict)
+    load_seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str, loader: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._models:
+                start = time.perf_counter()
+                self._models[key] = loader()
+                self.load_seconds[key] = time.perf_counter() - start
+                log.info("loaded model %s in %.2fs", key, self.load_seconds[key])
+            return self._models[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._models
+
+    def clear(self) -> None:
+        """Drop every model and give accelerator memory back."""
+        with self._lock:
+            self._models.clear()
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover - torch is a hard dependency
+            pass
+
+
+_PROCESS_CACHE = ModelCache()
+
+
+def process_cache() -> ModelCache:
+    """The cache shared by everything running in this process."""
+    return _PROCESS_CACHE

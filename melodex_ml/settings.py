@@ -1,0 +1,113 @@
+"""One typed settings object for the whole project.
+
+Every knob is read from a ``MELODEX_*`` environment variable (or passed explicitly in
+tests); nothing else in the code base reads the environment for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class MelodexSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MELODEX_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(".melodex"), description="State folder for every embedded default.")
+    library_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Music folders to scan; os.pathsep- or comma-separated in the environment. "
+        "Empty means the demo library under home.",
+    )
+    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N | mps")
+    batch_size: int = Field(default=500, ge=1, description="Tracks per scan-batch partition.")
+    segment_seconds: float = Field(default=30.0, gt=0, description="Segment length for per-segment results.")
+    workers: int = Field(default=1, ge=1, description="Worker processes for feature extraction.")
+    scan_cron: str = Field(default="0 * * * *", description="Cron schedule of library scans.")
+    sensor_interval_seconds: int = Field(default=300, ge=30)
+    essentia_models_dir: Path | None = Field(
+        default=None, description="Folder of Essentia TensorFlow heads (.pb + .json)."
+    )
+    demucs_model: str = Field(default="htdemucs", description="Demucs model name.")
+    demucs_repo: Path | None = Field(
+        default=None, description="Local folder of Demucs weights (offline). None uses the torch hub cache."
+    )
+    audio_encoder: str | None = Field(
+        default=None, description="Hugging Face id or local path of an audio encoder (e.g. m-a-p/MERT-v1-95M)."
+    )
+    text_encoder: str | None = Field(
+        default=None, description="Sentence encoder id or path; None uses the bundled all-MiniLM-L6-v2."
+    )
+    genre_model_name: str = Field(default="melodex-genre-classifier", description="MLflow registered model name.")
+    mlflow_experiment: str = Field(default="melodex")
+    seed: int = 42
+
+    @field_validator("library_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for chunk in value.split(os.pathsep) for p in chunk.split(",")]
+            return [p.strip() for p in parts if p.strip()]
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        base, _, index = value.partition(":")
+        if base not in {"auto", "cpu", "cuda", "mps"} or (index and not index.isdigit()):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, not {value!r}")
+        return value
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.home_dir / "melodex.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home_dir / "dagster"
+
+    @property
+    def demo_library(self) -> Path:
+        return self.home_dir / "demo-library"
+
+    @property
+    def stems_dir(self) -> Path:
+        return self.home_dir / "stems"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        return self.home_dir / "embeddings"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.home_dir / "predictions"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.home_dir / "mlartifacts"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        # MLflow's own variable wins so users can point at a shared tracking server.
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def roots(self) -> list[Path]:
+        """Library roots to scan: the configured ones, or the demo library."""
+        return [Path(p).expanduser() for p in self.library_roots] or [self.demo_library]
+
+    def with_overrides(self, **changes: object) -> MelodexSettings:
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+
+def get_settings() -> MelodexSettings:
+    return MelodexSettings()
