@@ -10,3 +10,16 @@ CREATE TABLE IF NOT EXISTS failures (
     run_id       VARCHAR,               -- Dagster run id, when run under Dagster
     failed_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
+
+-- One row per (stage, partition): the latest outcome of a stage on a scan batch, including
+-- stages that were skipped because their model is not available offline.
+CREATE TABLE IF NOT EXISTS stage_runs (
+    stage        VARCHAR NOT NULL,      -- stems | features | embeddings | models | inference | ...
+    batch_id     VARCHAR NOT NULL,      -- scan-batch partition ('' for unpartitioned stages)
+    status       VARCHAR NOT NULL,      -- ok | partial | skipped | failed
+    detail       VARCHAR,               -- reason for skipped, model version, output path ...
+    n_ok         INTEGER NOT NULL DEFAULT 0,
+    n_failed     INTEGER NOT NULL DEFAULT 0,
+    run_id       VARCHAR,
+    finished_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);

@@ -1,0 +1,221 @@
+"""The `melodex` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _set_roots(paths: Sequence[str] | None) -> None:
+    # The typed settings object reads the environment; CLI options are applied through it.
+    if paths:
+        os.environ["MELODEX_LIBRARY_ROOTS"] = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in paths)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], *, fmt: str = "table", title: str | None = None) -> None:
+    if fmt == "json":
+        console.print_json(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+        return
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    table = Table(*columns, title=title, show_lines=False)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from melodex_ml.demo import generate_demo_library
+    from melodex_ml.settings import get_settings
+
+    library = Path(args.library).expanduser().resolve() if args.library else get_settings().demo_library
+    console.print(f"[bold]Demo library[/] {library}")
+    truth = generate_demo_library(library, n_tracks=args.tracks, seed=args.seed, with_defects=True)
+    console.print(f"  {len(truth)} tracks with ground truth in {library / 'ground_truth.json'}")
+    _set_roots([str(library)])
+    return cmd_run(args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dagster_project.runner import materialize_all
+
+    _set_roots(getattr(args, "root", None))
+    summary = materialize_all(retrain=True if getattr(args, "retrain", False) else None, echo=console.print)
+    show_results()
+    return 0 if summary.ok else 1
+
+
+def show_results() -> None:
+    from melodex_ml.settings import get_settings
+    from melodex_ml.store import connect
+
+    settings = get_settings()
+    console.rule("Results")
+    console.print(f"DuckDB feature store : {settings.duckdb_path}")
+    console.print(f"JSONL predictions    : {settings.predictions_dir}/*.jsonl")
+    console.print(f"MLflow store         : {settings.mlflow_tracking_uri}")
+    console.print(f"Dagster home         : {settings.dagster_home}  (melodex ui)")
+    with connect(settings.duckdb_path, read_only=True) as con:
+        for title, query in (
+            ("tracks", "SELECT title, artist, genres, round(duration_s, 1) AS duration_s FROM live_tracks ORDER BY path LIMIT 5"),
+            ("stages", "SELECT stage, status, count(*) AS batches, sum(n_ok) AS ok, sum(n_failed) AS failed FROM stage_runs GROUP BY ALL ORDER BY ALL"),
+            ("failures", "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL ORDER BY ALL"),
+        ):
+            result = con.execute(query)
+            print_rows([d[0] for d in result.description], result.fetchall(), title=title)
+    predictions = sorted(settings.predictions_dir.glob("*.jsonl"))
+    if predictions:
+        from melodex_ml.inference.genre import read_jsonl
+
+        console.print(f"[bold]predictions[/] ({predictions[0].name}, first 3 tracks)")
+        for record in read_jsonl(predictions[0])[:3]:
+            top = record["global_prediction"]
+            console.print(
+                f"  {Path(record['audio_file']).name}: "
+                + ", ".join(f"{label} {p:.2f}" for label, p in zip(top["top_labels"], top["probabilities"], strict=True))
+                + f"  ({record['total_segments']} segments)"
+            )
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from dagster_project.definitions import build_definitions
+    from dagster_project.instance import ensure_instance
+    from melodex_ml.settings import get_settings
+
+    _set_roots(args.root)
+    settings = get_settings()
+    result = build_definitions().resolve_job_def("library_scan_job").execute_in_process(
+        instance=ensure_instance(settings), raise_on_error=False
+    )
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        for key in ("summary",):
+            if key in metadata:
+                console.print(metadata[key].value)
+    return 0 if result.success else 1
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from melodex_ml.settings import get_settings
+    from melodex_ml.store import connect
+
+    with connect(get_settings().duckdb_path, read_only=True) as con:
+        try:
+            result = con.execute(args.query)
+        except duckdb.Error as exc:
+            console.print(f"[red]SQL error:[/] {exc}")
+            return 2
+        if result.description is None:
+            return 0
+        rows = result.fetchmany(args.limit) if args.limit else result.fetchall()
+        print_rows([d[0] for d in result.description], rows, fmt=args.format)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dagster_project.definitions import build_definitions
+    from dagster_project.instance import ensure_instance
+    from melodex_ml.settings import get_settings
+    from melodex_ml.store import connect
+
+    settings = get_settings()
+    instance = ensure_instance(settings)
+    defs = build_definitions()
+    partitions = set(instance.get_dynamic_partitions("scan_batches"))
+    rows = []
+    for spec in defs.resolve_all_asset_specs():
+        record = instance.get_latest_materialization_event(spec.key)
+        when = record.timestamp if record else None
+        done = instance.get_materialized_partitions(spec.key) if spec.partitions_def else None
+        rows.append([
+            spec.group_name,
+            spec.key.to_user_string(),
+            "never" if when is None else datetime.fromtimestamp(when).isoformat(timespec="seconds"),
+            "" if done is None else f"{len(done & partitions)}/{len(partitions)} batches",
+        ])
+    print_rows(["group", "asset", "last materialized", "partitions"], rows, title="assets")
+    if settings.duckdb_path.exists():
+        with connect(settings.duckdb_path, read_only=True) as con:
+            result = con.execute(
+                "SELECT stage, status, count(*) AS batches, sum(n_ok) AS ok, sum(n_failed) AS failed, "
+                "max(finished_at) AS last FROM stage_runs GROUP BY ALL ORDER BY ALL"
+            )
+            print_rows([d[0] for d in result.description], result.fetchall(), title="stages")
+            result = con.execute(
+                "SELECT stage, item, error_type, left(message, 80) AS message, failed_at FROM failures "
+                "ORDER BY failed_at DESC LIMIT ?",
+                [args.failures],
+            )
+            print_rows([d[0] for d in result.description], result.fetchall(), title="latest failures")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from dagster_project.instance import ensure_instance
+    from melodex_ml.settings import get_settings
+
+    ensure_instance(get_settings())
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    os.execvp("dagster", ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="melodex", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="generate the demo library if absent, then materialize everything")
+    demo.add_argument("--library", help="where the demo library lives (default $MELODEX_HOME/demo-library)")
+    demo.add_argument("--tracks", type=int, default=60)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="materialize the whole graph for the configured library")
+    run.add_argument("--root", action="append", help="library root (repeatable); default MELODEX_LIBRARY_ROOTS")
+    run.add_argument("--retrain", action="store_true", help="retrain the genre classifier even if nothing changed")
+    run.set_defaults(func=cmd_run)
+
+    scan = sub.add_parser("scan", help="scan the library roots and print what changed")
+    scan.add_argument("--root", action="append")
+    scan.set_defaults(func=cmd_scan)
+
+    sql = sub.add_parser("sql", help="run SQL on the feature store")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("--limit", type=int, default=0, help="print at most this many rows (0: all)")
+    sql.set_defaults(func=cmd_sql)
+
+    status = sub.add_parser("status", help="what is materialized, what failed")
+    status.add_argument("--failures", type=int, default=10, help="how many recent failures to list")
+    status.set_defaults(func=cmd_status)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI on this project's instance")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+import dagster as dg
+
+from melodex_assets.partitions import scan_batches
+
+library_scan_job = dg.define_asset_job(
+    "library_scan_job", selection=dg.AssetSelection.assets("library_tracks"), description="Scan the library roots."
+)
+
+process_scan_batch_job = dg.define_asset_job(
+    "process_scan_batch_job",
+    selection=dg.AssetSelection.groups("stems", "features", "embeddings", "inference"),
+    partitions_def=scan_batches,
+    description="Stems, features, embeddings and predictions of one scan batch, in one run.",
+)
+
+train_genre_classifier_job = dg.define_asset_job(
+    "train_genre_classifier_job", selection=dg.AssetSelection.assets("genre_classifier")
+)
+
+predict_genres_job = dg.define_asset_job(
+    "predict_genres_job", selection=dg.AssetSelection.assets("genre_predictions"), partitions_def=scan_batches
+)

@@ -1,0 +1,86 @@
+"""Dagster resources: settings, cached model loading on the right device, and MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from melodex_ml import tracking
+from melodex_ml.models.cache import ModelCache, process_cache, resolve_device
+from melodex_ml.settings import MelodexSettings, get_settings
+
+T = TypeVar("T")
+
+
+class MelodexSettingsResource(dg.ConfigurableResource):
+    """The typed settings object; fields left empty come from MELODEX_* variables."""
+
+    home: str | None = None
+    library_roots: list[str] | None = None
+    device: str | None = None
+
+    def get(self) -> MelodexSettings:
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        return get_settings().with_overrides(**overrides) if overrides else get_settings()
+
+
+class ModelLoaderResource(dg.ConfigurableResource):
+    """Loads each model once per process on the chosen device and frees it at teardown.
+
+    Assets that use it also share the ``gpu`` concurrency pool, so two never fill one card.
+    """
+
+    device: str = "auto"
+    _device: str = PrivateAttr(default="cpu")
+    _cache: ModelCache = PrivateAttr(default_factory=process_cache)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._device = resolve_device(self.device)
+        self._cache = process_cache()
+        if context.log:
+            context.log.info(f"models will run on {self._device}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if context.log and self._cache.load_seconds:
+            loads = ", ".join(f"{k}: {v:.2f}s" for k, v in self._cache.load_seconds.items())
+            context.log.info(f"model load times: {loads}")
+        self._cache.clear()
+
+    @property
+    def resolved_device(self) -> str:
+        return self._device
+
+    @property
+    def cache(self) -> ModelCache:
+        return self._cache
+
+    def get(self, key: str, loader: Callable[[], T]) -> T:
+        return self._cache.get(key, loader)
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow called directly (dagster-mlflow is unmaintained); runs carry their Dagster origin."""
+
+    experiment: str | None = None
+
+    @contextmanager
+    def start_run(self, context: dg.AssetExecutionContext, settings: MelodexSettings, run_name: str) -> Iterator[Any]:
+        if self.experiment:
+            settings = settings.with_overrides(mlflow_experiment=self.experiment)
+        with tracking.start_run(settings, run_name, tags=run_tags(context)) as run:
+            yield run
+
+
+def run_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
+    tags = {
+        "dagster.run_id": context.run.run_id,
+        "dagster.job": context.run.job_name,
+        "dagster.asset": context.asset_key.to_user_string(),
+    }
+    if context.has_partition_key:
+        tags["dagster.partition"] = context.partition_key
+    return tags

@@ -1,0 +1,17 @@
+import dagster as dg
+
+from dagster_project.jobs import library_scan_job, train_genre_classifier_job
+from melodex_ml.settings import get_settings
+
+library_scan_schedule = dg.ScheduleDefinition(
+    job=library_scan_job,
+    cron_schedule=get_settings().scan_cron,
+    description="Rescan the library (MELODEX_SCAN_CRON, hourly by default).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+weekly_genre_training_schedule = dg.ScheduleDefinition(
+    job=train_genre_classifier_job,
+    cron_schedule="0 4 * * 0",
+    description="Retrain the genre classifier on everything stored so far.",
+)

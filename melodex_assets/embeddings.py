@@ -1,0 +1,17 @@
+import dagster as dg
+
+from dagster_project.resources import MelodexSettingsResource, ModelLoaderResource
+from melodex_assets.features import track_features
+from melodex_assets.partitions import scan_batches
+from melodex_ml.stages import embeddings
+
+
+@dg.asset(group_name="embeddings", partitions_def=scan_batches, deps=[track_features], kinds={"pytorch", "hdf5"}, pool="gpu")
+def track_embeddings(
+    context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
+) -> dg.MaterializeResult:
+    """Transformer audio-encoder embeddings per segment and per track, one HDF5 file per batch."""
+    report = embeddings.embed_batch(
+        melodex.get(), context.partition_key, cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
+    )
+    return dg.MaterializeResult(metadata=report.metadata)

@@ -1,0 +1,18 @@
+import dagster as dg
+
+from dagster_project.resources import MelodexSettingsResource, ModelLoaderResource
+from melodex_assets.partitions import scan_batches
+from melodex_assets.stems import track_stems
+from melodex_ml.stages import features
+
+
+@dg.asset(group_name="features", partitions_def=scan_batches, deps=[track_stems], kinds={"duckdb"})
+def track_features(
+    context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
+) -> dg.MaterializeResult:
+    """`features` and `segment_features` rows (loudness, rhythm, tonality, timbre, model heads)
+    of each track of the batch; re-materializing replaces the batch's rows."""
+    report = features.extract_batch_features(
+        melodex.get(), context.partition_key, cache=models.cache, run_id=context.run.run_id
+    )
+    return dg.MaterializeResult(metadata=report.metadata)

@@ -1,0 +1,68 @@
+"""What every stage shares: the tracks of a batch and the report a stage hands back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from melodex_ml.bookkeeping import Failure, StageOutcome, record_failures, record_stage
+from melodex_ml.settings import MelodexSettings
+from melodex_ml.store import connect
+
+
+@dataclass(frozen=True)
+class BatchTrack:
+    track_id: str
+    path: Path
+
+
+@dataclass
+class StageReport:
+    outcome: StageOutcome
+    metadata: dict[str, object] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def batch_tracks(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[BatchTrack]:
+    """Live tracks of a scan batch; retired tracks are no longer served."""
+    rows = con.execute(
+        """
+        SELECT t.track_id, t.path FROM track_batches b JOIN live_tracks t USING (track_id)
+        WHERE b.batch_id = ? ORDER BY t.track_id
+        """,
+        [batch_id],
+    ).fetchall()
+    return [BatchTrack(track_id, Path(path)) for track_id, path in rows]
+
+
+def load_batch(settings: MelodexSettings, batch_id: str) -> list[BatchTrack]:
+    with connect(settings.duckdb_path) as con:
+        return batch_tracks(con, batch_id)
+
+
+def finish_stage(
+    settings: MelodexSettings,
+    outcome: StageOutcome,
+    items: Sequence[str],
+    failures: Sequence[Failure],
+    *,
+    run_id: str | None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> None:
+    """Record failures (replacing the stage's earlier ones for these items) and the outcome."""
+    if con is None:
+        with connect(settings.duckdb_path) as own:
+            finish_stage(settings, outcome, items, failures, run_id=run_id, con=own)
+        return
+    record_failures(con, outcome.stage, items, failures, batch_id=outcome.batch_id or None, run_id=run_id)
+    record_stage(con, outcome, run_id=run_id)
+
+
+def skipped(stage: str, batch_id: str, reason: str, *, run_id: str | None, settings: MelodexSettings) -> StageReport:
+    """A stage whose model is not available: recorded as skipped with the reason, never faked."""
+    outcome = StageOutcome(stage, batch_id, "skipped", reason)
+    finish_stage(settings, outcome, [], [], run_id=run_id)
+    return StageReport(outcome, {"status": "skipped", "reason": reason})

@@ -1,0 +1,79 @@
+"""Train the genre classifier on every stored segment; predict a batch's segments to JSONL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import numpy as np
+
+from melodex_ml import tracking
+from melodex_ml.bookkeeping import StageOutcome
+from melodex_ml.inference.genre import predict_segments, write_jsonl
+from melodex_ml.settings import MelodexSettings
+from melodex_ml.stages.common import StageReport, batch_tracks, finish_stage, skipped
+from melodex_ml.store import connect
+from melodex_ml.training.dataset import load_segment_dataset
+from melodex_ml.training.genre import GenreTrainingConfig, NotEnoughData, train_genre_classifier
+
+MODELS_STAGE = "models"
+INFERENCE_STAGE = "inference"
+
+
+def train_and_register(
+    settings: MelodexSettings,
+    *,
+    start_run: Callable[[str], AbstractContextManager] | None = None,
+    config: GenreTrainingConfig | None = None,
+    run_id: str | None = None,
+) -> StageReport:
+    config = config or GenreTrainingConfig(seed=settings.seed)
+    with connect(settings.duckdb_path) as con:
+        data = load_segment_dataset(con)
+    try:
+        trained = train_genre_classifier(data, config)
+    except NotEnoughData as exc:
+        return skipped(MODELS_STAGE, "", f"not enough labeled data: {exc}", run_id=run_id, settings=settings)
+    start_run = start_run or (lambda name: tracking.start_run(settings, name))
+    with start_run("genre-classifier"):
+        registered = tracking.log_genre_model(
+            trained,
+            settings,
+            params={**vars(config), "model": "logistic_regression", "n_features": len(trained.feature_names)},
+            example=data.labeled().features[:5],
+        )
+    detail = f"{registered.name} v{registered.version}" + (" (champion)" if registered.is_champion else "")
+    outcome = StageOutcome(MODELS_STAGE, "", "ok", detail, n_ok=int(trained.metrics["n_train_tracks"]))
+    finish_stage(settings, outcome, [], [], run_id=run_id)
+    return StageReport(
+        outcome,
+        {
+            **{k: round(v, 4) for k, v in trained.metrics.items()},
+            "registered_model": registered.name,
+            "model_version": registered.version,
+            "champion": registered.is_champion,
+            "mlflow_run_id": registered.run_id,
+        },
+    )
+
+
+def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | None = None) -> StageReport:
+    try:
+        model = tracking.load_genre_model(settings)
+    except tracking.NoRegisteredModel as exc:
+        return skipped(INFERENCE_STAGE, batch_id, str(exc), run_id=run_id, settings=settings)
+    with connect(settings.duckdb_path) as con:
+        tracks = batch_tracks(con, batch_id)
+        data = load_segment_dataset(con, track_ids=[t.track_id for t in tracks], feature_names=model.feature_names)
+    predictions = predict_segments(model, data, {t.track_id: str(t.path) for t in tracks})
+    path = settings.predictions_dir / f"{batch_id}.jsonl"
+    written = write_jsonl(predictions, path)
+    # Tracks without stored segments failed an earlier stage; that failure is already recorded there.
+    missing = len(tracks) - len(np.unique(data.track_ids))
+    detail = f"{path} ({model.name} v{model.version}); {missing} track(s) had no features"
+    outcome = StageOutcome(INFERENCE_STAGE, batch_id, "ok", detail, n_ok=written)
+    finish_stage(settings, outcome, [], [], run_id=run_id)
+    return StageReport(
+        outcome,
+        {"path": str(path), "tracks": written, "without_features": missing, "model_version": model.version},
+    )
