@@ -88,6 +88,8 @@ def log_genre_model(
         signature=infer_signature(example, trained.pipeline.predict_proba(example)),
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
         metadata={"labels": trained.labels, "feature_names": trained.feature_names},
+        # skops (MLflow's safe default) refuses numpy dtypes unless they are named as trusted.
+        skops_trusted_types=["numpy.dtype"],
     )
     client = MlflowClient()
     version = str(info.registered_model_version)
