@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
+from melodex_ml.audio.decode import decode
 from melodex_ml.bookkeeping import Failure, StageOutcome, record_failures, record_stage
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store import connect
@@ -66,3 +68,9 @@ def skipped(stage: str, batch_id: str, reason: str, *, run_id: str | None, setti
     outcome = StageOutcome(stage, batch_id, "skipped", reason)
     finish_stage(settings, outcome, [], [], run_id=run_id)
     return StageReport(outcome, {"status": "skipped", "reason": reason})
+
+
+def decode_samples(path: Path) -> tuple[np.ndarray, int]:
+    """The ``load`` callable model stages take: one decode, (channels, n) float32 and its rate."""
+    decoded = decode(path)
+    return decoded.samples, decoded.sample_rate
