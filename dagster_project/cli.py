@@ -167,6 +167,56 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog_unify(args: argparse.Namespace) -> int:
+    from melodex_assets.catalog import DatasetCatalogConfig
+    from melodex_ml.settings import get_settings
+    from melodex_ml.stages import catalog
+
+    choices = {
+        "datasets": args.datasets, "max_samples": args.max_samples, "stratify_by": args.stratify_by,
+        "samples_per_dataset": args.samples_per_dataset, "min_duration": args.min_duration,
+        "max_duration": args.max_duration, "seed": args.seed,
+        "split_by_artist": False if args.allow_artist_overlap else None,
+        "use_official_splits": True if args.official_splits else None, "dry_run": True if args.dry_run else None,
+    }
+    if args.roots:
+        os.environ["MELODEX_DATASET_ROOTS"] = json.dumps(
+            dict(item.split("=", 1) for item in args.roots) | get_settings().model_dump(mode="json")["dataset_roots"]
+        )
+    config = DatasetCatalogConfig(**choices)
+    settings = get_settings()
+    try:
+        options = catalog.unify_options(settings, **config.model_dump())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 2
+    if options.dry_run:
+        console.print(catalog.build_dataset_catalog(settings, options).metadata["summary"])
+        return 0
+    from dagster_project.definitions import build_definitions
+    from dagster_project.instance import ensure_instance
+
+    result = build_definitions().resolve_job_def("dataset_catalog_job").execute_in_process(
+        instance=ensure_instance(settings), raise_on_error=False,
+        run_config={"ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}}},
+    )
+    for event in result.get_asset_materialization_events():
+        if "summary" in event.materialization.metadata:
+            console.print(event.materialization.metadata["summary"].value)
+    if args.export and result.success:
+        from melodex_ml.catalog.datasets.records import CatalogRecord
+        from melodex_ml.catalog.unify import export_json, export_parquet
+        from melodex_ml.store import connect
+
+        with connect(settings.duckdb_path, read_only=True) as con:
+            rows = con.execute("SELECT * FROM dataset_catalog ORDER BY id")
+            names = [d[0] for d in rows.description]
+            records = [CatalogRecord.from_row(dict(zip(names, r, strict=True))) for r in rows.fetchall()]
+        export = export_parquet if args.export.endswith(".parquet") else export_json
+        console.print(f"exported {len(records)} records to {export(records, args.export)}")
+    return 0 if result.success else 1
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from dagster_project.instance import ensure_instance
     from melodex_ml.settings import get_settings
@@ -204,6 +254,22 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what is materialized, what failed")
     status.add_argument("--failures", type=int, default=10, help="how many recent failures to list")
     status.set_defaults(func=cmd_status)
+
+    catalog = sub.add_parser("catalog", help="research-dataset catalogs").add_subparsers(dest="action", required=True)
+    unify = catalog.add_parser("unify", help="unify datasets and the library into one catalog with splits")
+    unify.add_argument("--datasets", nargs="+", help="default: every MELODEX_DATASET_ROOTS entry plus library")
+    unify.add_argument("--root", dest="roots", action="append", metavar="NAME=PATH", help="dataset root (repeatable)")
+    unify.add_argument("--max-samples", type=int)
+    unify.add_argument("--stratify-by", choices=["none", "dataset", "duration"])
+    unify.add_argument("--samples-per-dataset", type=int)
+    unify.add_argument("--min-duration", type=float)
+    unify.add_argument("--max-duration", type=float)
+    unify.add_argument("--seed", type=int)
+    unify.add_argument("--allow-artist-overlap", action="store_true", help="split by track only, not by artist")
+    unify.add_argument("--official-splits", action="store_true", help="keep a dataset's published split")
+    unify.add_argument("--dry-run", action="store_true", help="report what would be built, write nothing")
+    unify.add_argument("--export", help="also write the catalog to this .json or .parquet file")
+    unify.set_defaults(func=cmd_catalog_unify)
 
     ui = sub.add_parser("ui", help="start the Dagster UI on this project's instance")
     ui.add_argument("--port", type=int, default=3000)

@@ -7,6 +7,7 @@ import melodex_assets.inference
 import melodex_assets.models
 import melodex_assets.stems
 from dagster_project.jobs import (
+    dataset_catalog_job,
     library_scan_job,
     predict_genres_job,
     process_scan_batch_job,
@@ -32,7 +33,7 @@ def build_definitions() -> dg.Definitions:
                 melodex_assets.inference,
             ]
         ),
-        jobs=[library_scan_job, process_scan_batch_job, train_genre_classifier_job, predict_genres_job],
+        jobs=[dataset_catalog_job, library_scan_job, process_scan_batch_job, train_genre_classifier_job, predict_genres_job],
         schedules=[library_scan_schedule, weekly_genre_training_schedule],
         sensors=[library_change_sensor, scan_batch_sensor, new_genre_model_sensor],
         resources={

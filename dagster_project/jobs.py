@@ -20,3 +20,9 @@ train_genre_classifier_job = dg.define_asset_job(
 predict_genres_job = dg.define_asset_job(
     "predict_genres_job", selection=dg.AssetSelection.assets("genre_predictions"), partitions_def=scan_batches
 )
+
+dataset_catalog_job = dg.define_asset_job(
+    "dataset_catalog_job",
+    selection=dg.AssetSelection.assets("dataset_catalog", "caption_embeddings"),
+    description="Unify the research datasets and the library into one catalog and embed its captions.",
+)

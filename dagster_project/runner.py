@@ -40,7 +40,7 @@ def pending_batches(instance: dg.DagsterInstance, asset: dg.AssetKey) -> list[st
 
 
 def materialize_all(*, retrain: bool | None = None, echo: Callable[[str], None] = print) -> RunSummary:
-    """Scan, process every pending batch (one run each), train if anything changed, predict.
+    """Scan, catalog, process every pending batch (one run each), train if anything changed, predict.
 
     ``retrain`` None trains when new features arrived or no champion model exists yet.
     """
@@ -58,6 +58,7 @@ def materialize_all(*, retrain: bool | None = None, echo: Callable[[str], None] 
         return result.success
 
     execute("library_scan_job", "scan library")
+    execute("dataset_catalog_job", "dataset catalog and caption embeddings")
     for batch in pending_batches(instance, dg.AssetKey("track_features")):
         if execute("process_scan_batch_job", f"batch {batch}: stems, features, embeddings",
                    partition_key=batch, asset_selection=BATCH_STAGE_ASSETS):

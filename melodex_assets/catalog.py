@@ -2,7 +2,7 @@ import dagster as dg
 
 from dagster_project.resources import MelodexSettingsResource
 from melodex_assets.partitions import scan_batches
-from melodex_ml.stages import scan
+from melodex_ml.stages import catalog, scan
 
 
 @dg.asset(group_name="catalog", kinds={"duckdb"}, pool="duckdb_writer")
@@ -14,3 +14,31 @@ def library_tracks(context: dg.AssetExecutionContext, melodex: MelodexSettingsRe
     if batch_ids:
         context.instance.add_dynamic_partitions(scan_batches.name, batch_ids)
     return dg.MaterializeResult(metadata={**report.metadata, "batch_ids": ", ".join(batch_ids)})
+
+
+class DatasetCatalogConfig(dg.Config):
+    """The options of `melodex catalog unify`; empty fields keep the defaults."""
+
+    datasets: list[str] | None = None  # default: every MELODEX_DATASET_ROOTS entry plus the library
+    max_samples: int | None = None
+    stratify_by: str | None = None  # none | dataset | duration
+    samples_per_dataset: int | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    seed: int | None = None
+    split_by_artist: bool | None = None
+    use_official_splits: bool | None = None
+    dry_run: bool | None = None
+
+
+@dg.asset(group_name="catalog", deps=[library_tracks], kinds={"duckdb"}, pool="duckdb_writer")
+def dataset_catalog(
+    context: dg.AssetExecutionContext, config: DatasetCatalogConfig, melodex: MelodexSettingsResource
+) -> dg.MaterializeResult:
+    """`dataset_catalog`: research datasets and the library in one schema, with captions and
+    reproducible train/val/test splits; invalid records go to `catalog_errors`."""
+    settings = melodex.get()
+    options = catalog.unify_options(settings, **config.model_dump())
+    report = catalog.build_dataset_catalog(settings, options, run_id=context.run.run_id)
+    context.log.info(report.metadata["summary"])
+    return dg.MaterializeResult(metadata=report.metadata)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,6 +30,10 @@ class MelodexSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="Worker processes for feature extraction.")
     scan_cron: str = Field(default="0 * * * *", description="Cron schedule of library scans.")
     sensor_interval_seconds: int = Field(default=300, ge=30)
+    dataset_roots: dict[str, Path] = Field(
+        default_factory=dict,
+        description='Research dataset folders by name, JSON in the environment: {"fma": "/data/fma", ...}.',
+    )
     essentia_models_dir: Path | None = Field(
         default=None, description="Folder of Essentia TensorFlow heads (.pb + .json)."
     )
@@ -40,6 +44,15 @@ class MelodexSettings(BaseSettings):
     audio_encoder: str | None = Field(
         default=None, description="Hugging Face id or local path of an audio encoder (e.g. m-a-p/MERT-v1-95M)."
     )
+    audio_encoder_pooling: Literal["last", "layers"] = Field(
+        default="last",
+        description="last: time-mean of the last hidden state (dim,); layers: time-mean of every hidden state "
+        "(layers, dim), the layer-wise features MERT users probe.",
+    )
+    audio_encoder_trust_remote_code: bool = Field(
+        default=False, description="Run model code shipped with the encoder's repo (MERT needs it)."
+    )
+    embedding_batch_size: int = Field(default=4, ge=1, description="Audio segments per encoder forward pass.")
     text_encoder: str | None = Field(
         default=None, description="Sentence encoder id or path; None uses the bundled all-MiniLM-L6-v2."
     )

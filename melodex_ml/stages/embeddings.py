@@ -1,15 +1,18 @@
-"""Audio-encoder embeddings of a scan batch: one HDF5 file per batch under MELODEX_HOME/embeddings/."""
+"""Embeddings in HDF5 under MELODEX_HOME/embeddings/: audio per scan batch, captions of the catalog."""
 
 from __future__ import annotations
 
 from melodex_ml.bookkeeping import StageOutcome
 from melodex_ml.embeddings.audio import AudioEncoder, embed_tracks
-from melodex_ml.embeddings.hdf5 import write_embeddings
+from melodex_ml.embeddings.hdf5 import TrackEmbedding, write_embeddings
+from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.models.cache import ModelCache, ModelUnavailable
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.stages.common import StageReport, decode_samples, finish_stage, load_batch, skipped
+from melodex_ml.store import connect
 
 STAGE = "embeddings"
+CAPTION_STAGE = "caption_embeddings"
 
 
 def embed_batch(
@@ -34,3 +37,27 @@ def embed_batch(
          "failed": len(result.failures), "model": encoder.config.model_id, "device": device},
         result.failures,
     )
+
+
+CAPTIONS_FILE = "captions"
+
+
+def embed_catalog_captions(
+    settings: MelodexSettings, *, cache: ModelCache, device: str, run_id: str | None = None
+) -> StageReport:
+    """Caption text embeddings of every dataset_catalog record (id order), for text-to-audio models."""
+    try:
+        encoder = TextEncoder.load(settings, device=device, cache=cache)
+    except ModelUnavailable as exc:
+        return skipped(CAPTION_STAGE, "", str(exc), run_id=run_id, settings=settings)
+    with connect(settings.duckdb_path) as con:
+        rows = con.execute("SELECT id, caption FROM dataset_catalog ORDER BY id").fetchall()
+    vectors = encoder.encode([caption for _, caption in rows])
+    path = write_embeddings(
+        settings.embeddings_dir, CAPTIONS_FILE,
+        [TrackEmbedding(record_id, vector) for (record_id, _), vector in zip(rows, vectors, strict=True)],
+        model_id=encoder.model_id, pooling="mean-normalized",
+    )
+    outcome = StageOutcome.of(CAPTION_STAGE, "", n_ok=len(rows), n_failed=0, detail=str(path))
+    finish_stage(settings, outcome, [], [], run_id=run_id)
+    return StageReport(outcome, {"path": str(path), "captions": len(rows), "dim": encoder.dim, "model": encoder.model_id})
