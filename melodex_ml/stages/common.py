@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from melodex_ml.store import connect
 @dataclass(frozen=True)
 class BatchTrack:
     track_id: str
-    path: Path
+    path: Path  # exact, for opening the file
+    display_path: str  # valid UTF-8, for people and JSON
 
 
 @dataclass
@@ -32,12 +34,13 @@ def batch_tracks(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[BatchTra
     """Live tracks of a scan batch; retired tracks are no longer served."""
     rows = con.execute(
         """
-        SELECT t.track_id, t.path FROM track_batches b JOIN live_tracks t USING (track_id)
+        SELECT t.track_id, t.path_bytes, t.path FROM track_batches b JOIN live_tracks t USING (track_id)
         WHERE b.batch_id = ? ORDER BY t.track_id
         """,
         [batch_id],
     ).fetchall()
-    return [BatchTrack(track_id, Path(path)) for track_id, path in rows]
+    # path_bytes holds the exact name; `path` shows U+FFFD where a name is not UTF-8.
+    return [BatchTrack(track_id, Path(os.fsdecode(raw)), shown) for track_id, raw, shown in rows]
 
 
 def load_batch(settings: MelodexSettings, batch_id: str) -> list[BatchTrack]:

@@ -65,7 +65,7 @@ def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | Non
     with connect(settings.duckdb_path) as con:
         tracks = batch_tracks(con, batch_id)
         data = load_segment_dataset(con, track_ids=[t.track_id for t in tracks], feature_names=model.feature_names)
-    predictions = predict_segments(model, data, {t.track_id: str(t.path) for t in tracks})
+    predictions = predict_segments(model, data, {t.track_id: t.display_path for t in tracks})
     path = settings.predictions_dir / f"{batch_id}.jsonl"
     written = write_jsonl(predictions, path)
     # Tracks without stored segments failed an earlier stage; that failure is already recorded there.

@@ -1,0 +1,27 @@
+"""Incremental library scan: update `tracks`, batch the new and changed ones for downstream stages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from melodex_ml.bookkeeping import StageOutcome
+from melodex_ml.catalog.scan import format_scan_summary, scan_library
+from melodex_ml.settings import MelodexSettings
+from melodex_ml.stages.common import StageReport
+from melodex_ml.store import connect
+
+STAGE = "scan"
+
+
+def scan_and_batch(settings: MelodexSettings, *, run_id: str | None = None) -> StageReport:
+    """Scan every configured root (always all of them: tracks outside the roots scanned are retired)."""
+    with connect(settings.duckdb_path) as con:
+        result = scan_library(con, settings.roots, batch_size=settings.batch_size)
+    counts = asdict(result.counts)
+    outcome = StageOutcome.of(STAGE, "", n_ok=counts["seen"] - counts["failed"], n_failed=counts["failed"],
+                              detail=result.scan_id)
+    return StageReport(
+        outcome,
+        {**counts, "scan_id": result.scan_id, "batch_ids": list(result.batch_ids),
+         "duration_s": round(result.duration_s, 3), "summary": format_scan_summary(result)},
+    )
