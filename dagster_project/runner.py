@@ -19,6 +19,8 @@ from melodex_ml.settings import get_settings
 
 BATCH_STAGE_ASSETS = [dg.AssetKey(k) for k in ("track_stems", "track_features", "track_embeddings")]
 PREDICTIONS = dg.AssetKey("genre_predictions")
+# Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows INFO and up.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass
@@ -51,7 +53,9 @@ def materialize_all(*, retrain: bool | None = None, echo: Callable[[str], None] 
 
     def execute(job_name: str, label: str, **kwargs) -> bool:
         echo(f"▶ {label}")
-        result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET, **kwargs
+        )
         if not result.success:
             summary.failed_runs.append(f"{label} (run {result.run_id})")
             echo(f"✗ {label} failed: see run {result.run_id} in the Dagster UI or `melodex status`")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,23 +75,34 @@ def replace_rows(
     keys: Sequence[object],
     rows: Sequence[dict],
 ) -> int:
-    """Delete every row whose key is in ``keys`` and insert ``rows``, atomically.
+    """Delete every row whose key is in ``keys`` and insert ``rows``, atomically."""
+    return replace_tables(con, {table: rows}, key_column, keys)
+
+
+def replace_tables(
+    con: duckdb.DuckDBPyConnection,
+    rows_by_table: Mapping[str, Sequence[dict]],
+    key_column: str,
+    keys: Sequence[object],
+) -> int:
+    """`replace_rows` over several tables in one transaction: readers never see half an item.
 
     Columns are matched by name, so a dataclass turned into a dict maps onto the table.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        if keys:
-            con.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT UNNEST(?))", [list(keys)])
-        if rows:
-            # Arrow + INSERT BY NAME is a bulk insert; executemany would go row by row.
-            con.register("_incoming_rows", pa.Table.from_pylist(list(rows)))
-            try:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming_rows")
-            finally:
-                con.unregister("_incoming_rows")
+        for table, rows in rows_by_table.items():
+            if keys:
+                con.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT UNNEST(?))", [list(keys)])
+            if rows:
+                # Arrow + INSERT BY NAME is a bulk insert; executemany would go row by row.
+                con.register("_incoming_rows", pa.Table.from_pylist(list(rows)))
+                try:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming_rows")
+                finally:
+                    con.unregister("_incoming_rows")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return len(rows)
+    return sum(len(rows) for rows in rows_by_table.values())

@@ -64,7 +64,8 @@ def _held_out_split(data: SegmentDataset, config: GenreTrainingConfig) -> tuple[
     track_ids, first = np.unique(data.track_ids, return_index=True)
     track_labels, track_groups = data.labels[first], data.groups[first]
     n_groups = len(np.unique(track_groups))
-    folds = min(config.held_out_folds, n_groups)
+    # Every genre needs a track on both sides, so no more folds than its rarest genre has tracks.
+    folds = min(config.held_out_folds, n_groups, int(np.unique(track_labels, return_counts=True)[1].min()))
     if folds < 2:
         raise NotEnoughData(f"need tracks from at least 2 artists to hold some out, got {n_groups}")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
