@@ -1,6 +1,5 @@
 import dagster as dg
 
-from melodex_assets.partitions import scan_batches
 
 library_scan_job = dg.define_asset_job(
     "library_scan_job", selection=dg.AssetSelection.assets("library_tracks"), description="Scan the library roots."
@@ -9,7 +8,6 @@ library_scan_job = dg.define_asset_job(
 process_scan_batch_job = dg.define_asset_job(
     "process_scan_batch_job",
     selection=dg.AssetSelection.groups("stems", "features", "embeddings", "inference"),
-    partitions_def=scan_batches,
     description="Stems, features, embeddings and predictions of one scan batch, in one run.",
 )
 
@@ -18,7 +16,7 @@ train_genre_classifier_job = dg.define_asset_job(
 )
 
 predict_genres_job = dg.define_asset_job(
-    "predict_genres_job", selection=dg.AssetSelection.assets("genre_predictions"), partitions_def=scan_batches
+    "predict_genres_job", selection=dg.AssetSelection.assets("genre_predictions")
 )
 
 dataset_catalog_job = dg.define_asset_job(

@@ -12,15 +12,17 @@ import pytest
 import soundfile as sf
 import torch
 
+from tiny_models import ENCODER_HIDDEN, ENCODER_LAYERS, ENCODER_RATE, save_tiny_encoder
+
 from melodex_ml.embeddings.audio import AudioEncoder, AudioEncoderConfig, embed_tracks
 from melodex_ml.embeddings.hdf5 import TrackEmbedding, read_embedding_files, read_embeddings, write_embeddings
 from melodex_ml.embeddings.text import BUNDLED_TEXT_ENCODER, TextEncoder
 from melodex_ml.models.cache import ModelCache, ModelUnavailable
 from melodex_ml.settings import MelodexSettings
 
-RATE = 16000
-HIDDEN = 32
-LAYERS = 2
+RATE = ENCODER_RATE
+HIDDEN = ENCODER_HIDDEN
+LAYERS = ENCODER_LAYERS
 
 
 @pytest.fixture(autouse=True)
@@ -30,28 +32,6 @@ def offline(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-
-
-def save_tiny_encoder(folder: Path, kind: str) -> Path:
-    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    config_class, model_class = {"wav2vec2": (Wav2Vec2Config, Wav2Vec2Model), "hubert": (HubertConfig, HubertModel)}[
-        kind
-    ]
-    config = config_class(
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        vocab_size=8,
-    )
-    torch.manual_seed(0)
-    model_class(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=RATE, do_normalize=True, return_attention_mask=True).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -9,37 +9,25 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
+
+from tiny_models import DEMUCS_SOURCES, save_demucs_repo, tiny_htdemucs
 
 from melodex_ml.models.cache import ModelCache, ModelUnavailable
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.stems import StemSeparator, load_demucs, separate_tracks, write_stems
 
-SOURCES = ["drums", "bass", "other", "vocals"]
+SOURCES = DEMUCS_SOURCES
 MODEL_RATE = 44100
 
 
 @pytest.fixture(scope="module")
 def tiny_demucs() -> torch.nn.Module:
-    from demucs.htdemucs import HTDemucs
-
-    torch.manual_seed(0)
-    # segment=1 s so a 2.5 s signal goes through apply_model's split/overlap path.
-    return HTDemucs(sources=SOURCES, channels=4, depth=4, dconv_comp=2, t_layers=1, t_heads=1, segment=1)
+    return tiny_htdemucs()
 
 
 @pytest.fixture(scope="module")
 def demucs_repo(tmp_path_factory, tiny_demucs) -> Path:
-    """``tiny.yaml`` (a bag, like htdemucs.yaml) + ``<sig>-<checksum>.th``, the layout of `demucs --repo`."""
-    from demucs.states import get_state, save_with_checksum
-
-    repo = tmp_path_factory.mktemp("demucs-repo")
-    args, kwargs = tiny_demucs._init_args_kwargs
-    # serialize_model() would do this too but needs omegaconf (a training-only dependency).
-    package = {"klass": type(tiny_demucs), "args": args, "kwargs": kwargs, "state": get_state(tiny_demucs, None)}
-    save_with_checksum(package, repo / "tinysig.th")
-    (repo / "tiny.yaml").write_text(yaml.safe_dump({"models": ["tinysig"]}))
-    return repo
+    return save_demucs_repo(tmp_path_factory.mktemp("demucs-repo"), tiny_demucs)
 
 
 @pytest.fixture
