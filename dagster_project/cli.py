@@ -13,7 +13,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output is not wrapped at 80 columns: tables stay readable in logs and CI.
+console = Console(width=None if sys.stdout.isatty() else 160)
+STAGE_ORDER = ["catalog", "stems", "features", "embeddings", "models", "inference"]
 
 
 def _set_roots(paths: Sequence[str] | None) -> None:
@@ -72,7 +74,8 @@ def show_results() -> None:
     console.print(f"Dagster home         : {settings.dagster_home}  (melodex ui)")
     with connect(settings.duckdb_path, read_only=True) as con:
         for title, query in (
-            ("tracks", "SELECT title, artist, genres, round(duration_s, 1) AS duration_s FROM live_tracks ORDER BY path LIMIT 5"),
+            ("tracks", "SELECT title, artist, array_to_string(genres, ', ') AS genres, round(duration_s, 1) AS duration_s "
+                       "FROM live_tracks ORDER BY path LIMIT 5"),
             ("stages", "SELECT stage, status, count(*) AS batches, sum(n_ok) AS ok, sum(n_failed) AS failed FROM stage_runs GROUP BY ALL ORDER BY ALL"),
             ("failures", "SELECT stage, error_type, count(*) AS n FROM failures GROUP BY ALL ORDER BY ALL"),
         ):
@@ -140,7 +143,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     defs = build_definitions()
     partitions = set(instance.get_dynamic_partitions("scan_batches"))
     rows = []
-    for spec in defs.resolve_all_asset_specs():
+    specs = sorted(defs.resolve_all_asset_specs(), key=lambda s: (STAGE_ORDER.index(s.group_name), s.key.to_user_string()))
+    for spec in specs:
         record = instance.get_latest_materialization_event(spec.key)
         when = record.timestamp if record else None
         done = instance.get_materialized_partitions(spec.key) if spec.partitions_def else None
@@ -155,11 +159,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         with connect(settings.duckdb_path, read_only=True) as con:
             result = con.execute(
                 "SELECT stage, status, count(*) AS batches, sum(n_ok) AS ok, sum(n_failed) AS failed, "
-                "max(finished_at) AS last FROM stage_runs GROUP BY ALL ORDER BY ALL"
+                "strftime(max(finished_at), '%Y-%m-%d %H:%M:%S') AS last FROM stage_runs GROUP BY ALL ORDER BY ALL"
             )
             print_rows([d[0] for d in result.description], result.fetchall(), title="stages")
             result = con.execute(
-                "SELECT stage, item, error_type, left(message, 80) AS message, failed_at FROM failures "
+                "SELECT stage, item, error_type, left(message, 100) AS message, "
+                "strftime(failed_at, '%Y-%m-%d %H:%M:%S') AS failed_at FROM failures "
                 "ORDER BY failed_at DESC LIMIT ?",
                 [args.failures],
             )

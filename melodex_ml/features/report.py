@@ -1,0 +1,130 @@
+"""`melodex features PATH...`: analyse files or folders and print or save the descriptors.
+
+Read-only with respect to the store: nothing is written to DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from melodex_ml.features.batch import Outcome, extract_batch
+from melodex_ml.features.config import ExtractorConfig
+from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure
+from melodex_ml.settings import MelodexSettings, get_settings
+
+Format = Literal["table", "json", "csv"]
+AUDIO_SUFFIXES = frozenset(
+    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .mp4 .aac .alac .wma .aif .aiff .aifc .caf .w64 .wv .ape".split()
+)
+_TABLE_COLUMNS = ("duration_s", "tempo_bpm", "key", "mode", "integrated_lufs", "danceability_dfa")
+
+
+def audio_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Files named directly (whatever their suffix) and audio files found under named folders."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            found.append(path)  # missing files too: they are reported as failures, not skipped
+    return found
+
+
+def analyze_paths(
+    paths: Sequence[Path | str],
+    *,
+    fmt: Format = "table",
+    output: Path | str | None = None,
+    settings: MelodexSettings | None = None,
+) -> list[tuple[str, Outcome]]:
+    """Analyse every audio file under ``paths`` with a progress bar; write the report to ``output``
+    (or stdout) and return (path, FeatureResult | FeatureFailure) per file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    settings = settings or get_settings()
+    files = audio_files(paths)
+    config = ExtractorConfig.from_settings(settings)
+    outcomes: list[tuple[str, Outcome]] = []
+    columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, TextColumn("{task.description}"), transient=True) as progress:
+        task = progress.add_task("", total=len(files))
+        for key, outcome in extract_batch(((str(f), f) for f in files), config, settings.workers):
+            outcomes.append((key, outcome))
+            progress.update(task, advance=1, description=Path(key).name)
+    order = {str(f): i for i, f in enumerate(files)}
+    outcomes.sort(key=lambda item: order[item[0]])  # workers finish out of order
+    text = {"table": render_table, "json": render_json, "csv": render_csv}[fmt](outcomes)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text)
+    return outcomes
+
+
+def _track_row(key: str, outcome: Outcome) -> dict:
+    if isinstance(outcome, FeatureFailure):
+        return {"path": key, "error_type": outcome.error_type, "error": outcome.message}
+    return outcome.rows(key)[FEATURES_TABLE][0]
+
+
+def render_json(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+    records = []
+    for key, outcome in outcomes:
+        if isinstance(outcome, FeatureFailure):
+            records.append({"path": key, "error": {"type": outcome.error_type, "message": outcome.message}})
+            continue
+        rows = outcome.rows(key)
+        records.append(
+            {
+                "path": key,
+                "features": rows[FEATURES_TABLE][0],
+                "issues": [{"code": i.code, "message": i.message} for i in outcome.issues],
+                "segments": rows[SEGMENTS_TABLE],
+                "heads": rows[HEADS_TABLE],
+            }
+        )
+    return json.dumps(records, indent=2, default=str) + "\n"
+
+
+def render_csv(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+    """One row per file (track-level columns); lists as JSON; failures fill error_type and error."""
+    rows = [_track_row(key, outcome) for key, outcome in outcomes]
+    header = list(dict.fromkeys(["path", "error_type", "error"] + [k for row in rows for k in row]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def render_table(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("file", "duration", "tempo", "key", "LUFS", "dance (DFA)", "issues / error")
+    for key, outcome in outcomes:
+        name = Path(key).name
+        if isinstance(outcome, FeatureFailure):
+            table.add_row(name, "", "", "", "", "", f"[red]{outcome.error_type}: {outcome.message}[/red]")
+            continue
+        row = outcome.rows(key)[FEATURES_TABLE][0]
+        duration, tempo, key_name, mode, lufs, dance = (row[c] for c in _TABLE_COLUMNS)
+        table.add_row(
+            name,
+            f"{duration:.1f} s",
+            "" if tempo is None else f"{tempo:.1f}",
+            "" if key_name is None else f"{key_name} {mode}",
+            "" if lufs is None else f"{lufs:.1f}",
+            "" if dance is None else f"{dance:.2f}",
+            ", ".join(i.code for i in outcome.issues),
+        )
+    console = Console(file=io.StringIO(), width=140, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+../audio_features_view.sql
