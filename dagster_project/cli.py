@@ -172,6 +172,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from melodex_ml.features.report import analyze_paths
+    from melodex_ml.settings import get_settings
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        console.print(f"[red]no such file or folder:[/] {', '.join(missing)}")
+        return 2
+    outcomes = analyze_paths(args.paths, fmt=args.format, output=args.output, settings=get_settings())
+    return 0 if outcomes else 1
+
+
 def cmd_catalog_unify(args: argparse.Namespace) -> int:
     from melodex_assets.catalog import DatasetCatalogConfig
     from melodex_ml.settings import get_settings
@@ -259,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what is materialized, what failed")
     status.add_argument("--failures", type=int, default=10, help="how many recent failures to list")
     status.set_defaults(func=cmd_status)
+
+    features = sub.add_parser("features", help="descriptors of files or folders, without touching the store")
+    features.add_argument("paths", nargs="+")
+    features.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    features.add_argument("--output", help="write the report to this file instead of the terminal")
+    features.set_defaults(func=cmd_features)
 
     catalog = sub.add_parser("catalog", help="research-dataset catalogs").add_subparsers(dest="action", required=True)
     unify = catalog.add_parser("unify", help="unify datasets and the library into one catalog with splits")
