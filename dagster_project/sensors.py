@@ -41,4 +41,4 @@ def new_genre_model_sensor(context: dg.SensorEvaluationContext, asset_event: dg.
     """A retrained classifier re-predicts every batch so predictions all come from one model."""
     keys = context.instance.get_dynamic_partitions(scan_batches.name)
     for key in keys:
-        yield dg.RunRequest(run_key=f"{key}@{asset_event.storage_id}", partition_key=key)
+        yield dg.RunRequest(run_key=f"{key}@{asset_event.run_id}", partition_key=key)
