@@ -1,6 +1,5 @@
 import dagster as dg
 
-
 library_scan_job = dg.define_asset_job(
     "library_scan_job", selection=dg.AssetSelection.assets("library_tracks"), description="Scan the library roots."
 )

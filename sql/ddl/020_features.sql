@@ -4,7 +4,7 @@
 -- Units, definitions and issue codes: sql/features.md. NULL means "not measurable" (silence,
 -- too short, head not installed), never zero. Re-running a track replaces its rows.
 -- The descriptor columns of `features` and `segment_features` are the same list, in the same
--- order (tests/test_features_store.py checks both against melodex_ml.features.records).
+-- order (tests/test_features_extract.py checks both against melodex_ml.features.records).
 
 CREATE TABLE IF NOT EXISTS features (
     track_id                    VARCHAR PRIMARY KEY,
