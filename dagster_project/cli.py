@@ -303,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    from melodex_ml.models.cache import apply_download_policy
+    from melodex_ml.settings import get_settings
+
+    apply_download_policy(get_settings().allow_downloads)
     return args.func(args)
 
 

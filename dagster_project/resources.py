@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from melodex_ml import tracking
-from melodex_ml.models.cache import ModelCache, process_cache, resolve_device
+from melodex_ml.models.cache import ModelCache, apply_download_policy, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings, get_settings
 
 T = TypeVar("T")
@@ -39,6 +39,7 @@ class ModelLoaderResource(dg.ConfigurableResource):
     _cache: ModelCache = PrivateAttr(default_factory=process_cache)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        apply_download_policy(get_settings().allow_downloads)
         self._device = resolve_device(self.device)
         self._cache = process_cache()
         if context.log:

@@ -37,6 +37,11 @@ class MelodexSettings(BaseSettings):
     essentia_models_dir: Path | None = Field(
         default=None, description="Folder of Essentia TensorFlow heads (.pb + .json)."
     )
+    allow_downloads: bool = Field(
+        default=False,
+        description="Let model loaders download missing weights from the hub. Off by default: weights "
+        "come from local folders and caches, and a missing one is reported at once instead of retried.",
+    )
     demucs_model: str = Field(default="htdemucs", description="Demucs model name.")
     demucs_repo: Path | None = Field(
         default=None, description="Local folder of Demucs weights (offline). None uses the torch hub cache."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +18,21 @@ T = TypeVar("T")
 
 class ModelUnavailable(RuntimeError):
     """Raised by a loader when a model's weights are not available (offline, not configured)."""
+
+
+def apply_download_policy(allow_downloads: bool) -> None:
+    """Unless downloads are allowed, make Hugging Face loaders (and Demucs' hub lookup) offline.
+
+    Set before any loader runs: huggingface_hub reads HF_HUB_OFFLINE when it is imported, so an
+    already imported module is told as well.
+    """
+    if allow_downloads:
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
 
 
 def resolve_device(spec: str = "auto") -> str:

@@ -94,15 +94,18 @@ def train_genre_classifier(data: SegmentDataset, config: GenreTrainingConfig = G
     truth_by_track = dict(zip(data.track_ids[test], data.labels[test], strict=True))
     track_truth = np.array([truth_by_track[t] for t in test_tracks])
     track_pred = np.array(labels)[track_probs.argmax(axis=1)]
-    per_label = f1_score(track_truth, track_pred, labels=labels, average=None, zero_division=0)
+    # Scores cover the genres present among the held-out tracks; an absent genre is not a miss.
+    present = [label for label in labels if label in set(track_truth)]
+    per_label = f1_score(track_truth, track_pred, labels=present, average=None, zero_division=0)
     metrics = {
         "segment_accuracy": float(accuracy_score(data.labels[test], segment_pred)),
         "track_accuracy": float(accuracy_score(track_truth, track_pred)),
-        "track_macro_f1": float(f1_score(track_truth, track_pred, labels=labels, average="macro", zero_division=0)),
+        "track_macro_f1": float(f1_score(track_truth, track_pred, labels=present, average="macro", zero_division=0)),
         "n_train_tracks": float(len(np.unique(data.track_ids[train]))),
         "n_test_tracks": float(len(test_tracks)),
         "n_train_segments": float(train.sum()),
         "n_labels": float(len(labels)),
+        "n_test_labels": float(len(present)),
     }
     return TrainedGenreModel(
         pipeline=pipeline,
@@ -110,5 +113,5 @@ def train_genre_classifier(data: SegmentDataset, config: GenreTrainingConfig = G
         feature_names=data.feature_names,
         metrics=metrics,
         confusion=confusion_matrix(track_truth, track_pred, labels=labels).tolist(),
-        per_label_f1={label: float(f) for label, f in zip(labels, per_label, strict=True)},
+        per_label_f1={label: float(f) for label, f in zip(present, per_label, strict=True)},
     )
