@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -30,6 +32,12 @@ def library(tmp_path, melodex_home, monkeypatch):
 def query(sql: str, *params):
     with connect(get_settings().duckdb_path, read_only=True) as con:
         return con.execute(sql, list(params)).fetchall()
+
+
+def documented_queries() -> dict[str, str]:
+    text = (Path(__file__).resolve().parent.parent / "sql" / "queries.sql").read_text()
+    blocks = re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]
+    return {name.strip(): body for name, _, body in (block.partition("\n") for block in blocks)}
 
 
 def test_demo_graph_end_to_end_and_incremental_rescan(library):
@@ -87,6 +95,14 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
         assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
     for asset in ("track_stems", "track_features", "track_embeddings", "genre_predictions"):
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {batch}, asset
+
+    # every documented query in sql/queries.sql runs on the store
+    queries = documented_queries()
+    assert len(queries) >= 8
+    results = {name: query(sql) for name, sql in queries.items()}
+    assert sum(row[1] for row in results["library_overview"]) == len(live)
+    assert len(results["tempo_and_key"]) == len(truth)
+    assert {row[0] for row in results["catalog_splits"]} == {"library"}
 
     # an unchanged library: nothing to process, nothing duplicated
     second = materialize_all(echo=lambda _: None)

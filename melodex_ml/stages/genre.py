@@ -72,7 +72,14 @@ def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | Non
     missing = len(tracks) - len(np.unique(data.track_ids))
     detail = f"{path} ({model.name} v{model.version}); {missing} track(s) had no features"
     outcome = StageOutcome(INFERENCE_STAGE, batch_id, "ok", detail, n_ok=written)
-    finish_stage(settings, outcome, [], [], run_id=run_id)
+    with connect(settings.duckdb_path) as con:
+        # The JSONL partitions stay the source of truth; the view makes them queryable with SQL.
+        pattern = str(settings.predictions_dir / "*.jsonl").replace("'", "''")
+        con.execute(
+            "CREATE OR REPLACE VIEW genre_predictions AS "
+            f"SELECT * FROM read_json('{pattern}', format = 'newline_delimited', filename = true)"
+        )
+        finish_stage(settings, outcome, [], [], run_id=run_id, con=con)
     return StageReport(
         outcome,
         {"path": str(path), "tracks": written, "without_features": missing, "model_version": model.version},
