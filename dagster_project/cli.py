@@ -240,7 +240,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     ensure_instance(get_settings())
     workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    os.execvp("dagster", ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)])
+    # The interpreter running us has dagster installed, whether or not its bin folder is on PATH.
+    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)])
 
 
 def build_parser() -> argparse.ArgumentParser:
