@@ -62,6 +62,10 @@ class ModelLoaderResource(dg.ConfigurableResource):
     def get(self, key: str, loader: Callable[[], T]) -> T:
         return self._cache.get(key, loader)
 
+    def load_report(self) -> dict[str, float]:
+        """Seconds each model took to load in this process, for asset metadata."""
+        return {f"load_s {key}": round(seconds, 3) for key, seconds in self._cache.load_seconds.items()}
+
 
 class MlflowResource(dg.ConfigurableResource):
     """MLflow called directly (dagster-mlflow is unmaintained); runs carry their Dagster origin."""

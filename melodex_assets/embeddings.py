@@ -15,7 +15,7 @@ def track_embeddings(
     report = embeddings.embed_batch(
         melodex.get(), context.partition_key, cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
     )
-    return dg.MaterializeResult(metadata=report.metadata)
+    return dg.MaterializeResult(metadata={**report.metadata, **models.load_report()})
 
 
 @dg.asset(group_name="embeddings", deps=[dataset_catalog], kinds={"pytorch", "hdf5"}, pool="gpu")
@@ -26,4 +26,4 @@ def caption_embeddings(
     report = embeddings.embed_catalog_captions(
         melodex.get(), cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
     )
-    return dg.MaterializeResult(metadata=report.metadata)
+    return dg.MaterializeResult(metadata={**report.metadata, **models.load_report()})

@@ -14,4 +14,4 @@ def track_stems(
     report = stems.separate_batch(
         melodex.get(), context.partition_key, cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
     )
-    return dg.MaterializeResult(metadata=report.metadata)
+    return dg.MaterializeResult(metadata={**report.metadata, **models.load_report()})
