@@ -255,12 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="materialize the whole graph for the configured library")
-    run.add_argument("--root", action="append", help="library root (repeatable); default MELODEX_LIBRARY_ROOTS")
+    run.add_argument("--root", action="append", help="library root (repeatable), replacing MELODEX_LIBRARY_ROOTS")
     run.add_argument("--retrain", action="store_true", help="retrain the genre classifier even if nothing changed")
     run.set_defaults(func=cmd_run)
 
     scan = sub.add_parser("scan", help="scan the library roots and print what changed")
-    scan.add_argument("--root", action="append")
+    scan.add_argument(
+        "--root", action="append",
+        help="library root (repeatable), replacing MELODEX_LIBRARY_ROOTS for this scan: the roots are the whole "
+        "library, so tracks outside them are retired",
+    )
     scan.set_defaults(func=cmd_scan)
 
     sql = sub.add_parser("sql", help="run SQL on the feature store")
