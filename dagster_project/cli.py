@@ -45,7 +45,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from melodex_ml.demo import generate_demo_library
     from melodex_ml.settings import get_settings
 
-    library = Path(args.library).expanduser().resolve() if args.library else get_settings().demo_library
+    settings = get_settings()
+    if settings.library_roots:
+        # The roots are the whole library: scanning only the demo would retire every configured track.
+        console.print(
+            f"[red]MELODEX_LIBRARY_ROOTS is set[/] ({os.pathsep.join(map(str, settings.library_roots))}): the demo "
+            f"would retire those tracks in {settings.home_dir}. Unset it, or give the demo its own MELODEX_HOME."
+        )
+        return 2
+    library = Path(args.library).expanduser().resolve() if args.library else settings.demo_library
     console.print(f"[bold]Demo library[/] {library}")
     truth = generate_demo_library(library, n_tracks=args.tracks, seed=args.seed, with_defects=True)
     console.print(f"  {len(truth)} tracks with ground truth in {library / 'ground_truth.json'}")
@@ -97,14 +105,16 @@ def show_results() -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from dagster_project.definitions import build_definitions
-    from dagster_project.instance import ensure_instance
+    from dagster_project.instance import QUIET, ensure_instance
     from melodex_ml.settings import get_settings
 
     _set_roots(args.root)
     settings = get_settings()
     result = build_definitions().resolve_job_def("library_scan_job").execute_in_process(
-        instance=ensure_instance(settings), raise_on_error=False
+        instance=ensure_instance(settings), raise_on_error=False, run_config=QUIET
     )
+    if not result.success:
+        console.print(f"[red]scan failed[/]: see `melodex status` or run {result.run_id} in the Dagster UI")
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         for key in ("summary",):
@@ -173,15 +183,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_features(args: argparse.Namespace) -> int:
+    from melodex_ml.features.records import FeatureFailure
     from melodex_ml.features.report import analyze_paths
     from melodex_ml.settings import get_settings
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        console.print(f"[red]no such file or folder:[/] {', '.join(missing)}")
+        Console(stderr=True).print(f"[red]no such file or folder:[/] {', '.join(missing)}")
         return 2
     outcomes = analyze_paths(args.paths, fmt=args.format, output=args.output, settings=get_settings())
-    return 0 if outcomes else 1
+    failed = sum(isinstance(outcome, FeatureFailure) for _, outcome in outcomes)
+    if failed:
+        Console(stderr=True).print(f"{failed} of {len(outcomes)} file(s) could not be analysed (see the error columns)")
+    # 0: every file analysed, 1: some failed or none found
+    return 0 if outcomes and not failed else 1
 
 
 def cmd_catalog_unify(args: argparse.Namespace) -> int:
@@ -198,7 +213,7 @@ def cmd_catalog_unify(args: argparse.Namespace) -> int:
     }
     if args.roots:
         os.environ["MELODEX_DATASET_ROOTS"] = json.dumps(
-            dict(item.split("=", 1) for item in args.roots) | get_settings().model_dump(mode="json")["dataset_roots"]
+            get_settings().model_dump(mode="json")["dataset_roots"] | dict(item.split("=", 1) for item in args.roots)
         )
     config = DatasetCatalogConfig(**choices)
     settings = get_settings()
@@ -211,11 +226,11 @@ def cmd_catalog_unify(args: argparse.Namespace) -> int:
         console.print(catalog.build_dataset_catalog(settings, options).metadata["summary"])
         return 0
     from dagster_project.definitions import build_definitions
-    from dagster_project.instance import ensure_instance
+    from dagster_project.instance import QUIET, ensure_instance
 
     result = build_definitions().resolve_job_def("dataset_catalog_job").execute_in_process(
         instance=ensure_instance(settings), raise_on_error=False,
-        run_config={"ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}}},
+        run_config={**QUIET, "ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}}},
     )
     for event in result.get_asset_materialization_events():
         if "summary" in event.materialization.metadata:

@@ -14,7 +14,7 @@ from dagster_project.jobs import (
     train_genre_classifier_job,
 )
 from dagster_project.resources import MelodexSettingsResource, MlflowResource, ModelLoaderResource
-from dagster_project.schedules import library_scan_schedule, weekly_genre_training_schedule
+from dagster_project.schedules import library_scan_schedule, genre_training_schedule
 from dagster_project.sensors import library_change_sensor, new_genre_model_sensor, scan_batch_sensor
 from melodex_ml.settings import get_settings
 
@@ -34,7 +34,7 @@ def build_definitions() -> dg.Definitions:
             ]
         ),
         jobs=[dataset_catalog_job, library_scan_job, process_scan_batch_job, train_genre_classifier_job, predict_genres_job],
-        schedules=[library_scan_schedule, weekly_genre_training_schedule],
+        schedules=[library_scan_schedule, genre_training_schedule],
         sensors=[library_change_sensor, scan_batch_sensor, new_genre_model_sensor],
         resources={
             "melodex": MelodexSettingsResource(),

@@ -9,6 +9,10 @@ import yaml
 
 from melodex_ml.settings import MelodexSettings
 
+# Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows INFO and up.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def instance_config(settings: MelodexSettings) -> dict:
     home = settings.dagster_home
     return {

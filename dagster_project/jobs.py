@@ -6,7 +6,8 @@ library_scan_job = dg.define_asset_job(
 
 process_scan_batch_job = dg.define_asset_job(
     "process_scan_batch_job",
-    selection=dg.AssetSelection.groups("stems", "features", "embeddings", "inference"),
+    # Named, not by group: the embeddings group also holds the unpartitioned caption_embeddings.
+    selection=dg.AssetSelection.assets("track_stems", "track_features", "track_embeddings", "genre_predictions"),
     description="Stems, features, embeddings and predictions of one scan batch, in one run.",
 )
 

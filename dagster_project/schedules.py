@@ -10,8 +10,9 @@ library_scan_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-weekly_genre_training_schedule = dg.ScheduleDefinition(
+genre_training_schedule = dg.ScheduleDefinition(
     job=train_genre_classifier_job,
-    cron_schedule="0 4 * * 0",
-    description="Retrain the genre classifier on everything stored so far.",
+    cron_schedule=get_settings().train_cron,
+    description="Retrain the genre classifier on everything stored so far (MELODEX_TRAIN_CRON, daily by default).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )

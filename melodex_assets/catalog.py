@@ -10,10 +10,12 @@ def library_tracks(context: dg.AssetExecutionContext, melodex: MelodexSettingsRe
     """The `tracks` table: every audio file under the library roots with its tags, updated
     incrementally; new and changed tracks are handed downstream as scan-batch partitions."""
     report = scan.scan_and_batch(melodex.get(), run_id=context.run.run_id)
-    batch_ids = report.metadata["batch_ids"]
-    if batch_ids:
-        context.instance.add_dynamic_partitions(scan_batches.name, batch_ids)
-    return dg.MaterializeResult(metadata={**report.metadata, "batch_ids": ", ".join(batch_ids)})
+    # Every batch in the store gets a partition, also one a crash kept from being registered last time.
+    known = set(context.instance.get_dynamic_partitions(scan_batches.name))
+    missing = [b for b in report.metadata.pop("known_batch_ids") if b not in known]
+    if missing:
+        context.instance.add_dynamic_partitions(scan_batches.name, missing)
+    return dg.MaterializeResult(metadata={**report.metadata, "batch_ids": ", ".join(report.metadata["batch_ids"])})
 
 
 class DatasetCatalogConfig(dg.Config):

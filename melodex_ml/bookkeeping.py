@@ -9,6 +9,13 @@ from pathlib import Path
 import duckdb
 
 
+def printable(text: str | None) -> str | None:
+    """Text DuckDB and JSON accept: undecodable bytes of file names (surrogates) become U+FFFD."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Failure:
     """One item a stage could not process; the rest of its batch goes on."""
@@ -52,12 +59,18 @@ def record_failures(
     con.execute("BEGIN TRANSACTION")
     try:
         if items:
-            con.execute("DELETE FROM failures WHERE stage = ? AND item IN (SELECT UNNEST(?))", [stage, list(items)])
+            con.execute(
+                "DELETE FROM failures WHERE stage = ? AND item IN (SELECT UNNEST(?))",
+                [stage, [printable(item) for item in items]],
+            )
         if failures:
             con.executemany(
                 "INSERT INTO failures (stage, item, path, error_type, message, batch_id, run_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [[f.stage, f.item, f.path, f.error_type, f.message[:4000], batch_id, run_id] for f in failures],
+                [
+                    [f.stage, printable(f.item), printable(f.path), f.error_type, printable(f.message)[:4000], batch_id, run_id]
+                    for f in failures
+                ],
             )
         con.execute("COMMIT")
     except Exception:

@@ -29,6 +29,7 @@ class MelodexSettings(BaseSettings):
     segment_seconds: float = Field(default=30.0, gt=0, description="Segment length for per-segment results.")
     workers: int = Field(default=1, ge=1, description="Worker processes for feature extraction.")
     scan_cron: str = Field(default="0 * * * *", description="Cron schedule of library scans.")
+    train_cron: str = Field(default="0 4 * * *", description="Cron schedule of genre-classifier retraining.")
     sensor_interval_seconds: int = Field(default=300, ge=30)
     dataset_roots: dict[str, Path] = Field(
         default_factory=dict,

@@ -30,7 +30,7 @@ FLAC_SUBTYPE = "PCM_16"
 AudioLoader = Callable[[Path], tuple[np.ndarray, int]]
 
 
-def load_demucs(name: str, repo: Path | None = None) -> torch.nn.Module:
+def load_demucs(name: str, repo: Path | None = None, *, allow_downloads: bool = False) -> torch.nn.Module:
     """Load a pretrained Demucs model or bag, in eval mode, or raise ModelUnavailable."""
     from demucs import pretrained
     from demucs.repo import ModelLoadingError
@@ -38,12 +38,40 @@ def load_demucs(name: str, repo: Path | None = None) -> torch.nn.Module:
     if repo is not None and not Path(repo).is_dir():
         # Demucs itself would call sys.exit here.
         raise ModelUnavailable(f"MELODEX_DEMUCS_REPO={repo} is not a folder. {_weights_hint(name)}")
+    if repo is None and not allow_downloads and not _in_local_caches(name):
+        # Demucs would otherwise fetch the weights through torch.hub, which no offline flag stops.
+        raise ModelUnavailable(
+            f"Demucs model {name!r} is in neither the Hugging Face nor the torch-hub cache and downloads are off "
+            f"(MELODEX_ALLOW_DOWNLOADS). {_weights_hint(name)}"
+        )
     try:
         model = pretrained.get_model(name, repo=None if repo is None else Path(repo))
     except (ModelLoadingError, OSError) as exc:  # OSError covers failed downloads when offline
         where = f"in {repo}" if repo is not None else "in the Hugging Face / torch-hub caches, and downloading failed"
         raise ModelUnavailable(f"Demucs model {name!r} not found {where} ({exc}). {_weights_hint(name)}") from exc
     return model.eval()
+
+
+def _in_local_caches(name: str) -> bool:
+    """Whether Demucs can load ``name`` without the network: its Hugging Face cache or torch-hub checkpoints."""
+    try:
+        from demucs.hf import get_hf_model
+
+        get_hf_model(name)  # cache only while HF_HUB_OFFLINE is set (see apply_download_policy)
+        return True
+    except Exception:
+        pass
+    try:
+        import yaml
+        from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
+
+        bag = REMOTE_ROOT / f"{name}.yaml"
+        signatures = yaml.safe_load(bag.read_text())["models"] if bag.exists() else [name]
+        urls = _parse_remote_files(REMOTE_ROOT / "files.txt")
+        checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+        return all((checkpoints / urls[sig].rsplit("/", 1)[-1]).exists() for sig in signatures)
+    except Exception:  # unknown name or a Demucs version without the remote list
+        return False
 
 
 def _weights_hint(name: str) -> str:
@@ -87,7 +115,9 @@ class StemSeparator:
         device = device or resolve_device(settings.device)
         name, repo = settings.demucs_model, settings.demucs_repo
         key = f"demucs:{name}:{repo.resolve() if repo else 'hub'}:{device}"
-        model = (cache or process_cache()).get(key, lambda: load_demucs(name, repo).to(device))
+        model = (cache or process_cache()).get(
+            key, lambda: load_demucs(name, repo, allow_downloads=settings.allow_downloads).to(device)
+        )
         return cls(model, device, shifts=shifts, overlap=overlap)
 
     @property

@@ -39,7 +39,7 @@ def _is_lock_error(exc: Exception) -> bool:
 
 @contextmanager
 def connect(
-    path: Path | str, *, read_only: bool = False, timeout_s: float = 120.0
+    path: Path | str, *, read_only: bool = False, timeout_s: float = 600.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the store, waiting while another process holds the write lock."""
     path = Path(path)

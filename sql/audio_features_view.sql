@@ -58,4 +58,5 @@ SELECT
     CAST(NULL AS DOUBLE)                                    AS liveness,
     CAST(NULL AS INTEGER)                                   AS time_signature
 FROM features AS f
-LEFT JOIN heads AS h USING (track_id);
+LEFT JOIN heads AS h USING (track_id)
+WHERE f.track_id IN (SELECT track_id FROM live_tracks);  -- retired tracks are no longer served

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import soundfile as sf
 from tiny_models import save_demucs_repo, save_tiny_encoder, tiny_htdemucs
 
 from melodex_ml import tracking
@@ -46,6 +48,12 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
 
     root, truth = library
     settings = get_settings()
+    # A copy under a folder and file name that are not valid UTF-8 is analysed like any other file.
+    odd_folder = root / os.fsdecode(b"caf\xe9 o'neil")
+    odd_folder.mkdir()
+    odd_name = odd_folder / (os.fsdecode(b"\xff, \"q\"") + Path(truth[2].path).suffix)
+    shutil.copyfile(root / truth[2].path, odd_name)
+    analysed = len(truth) + 1
     first = materialize_all(echo=lambda _: None)
     assert first.ok, first.failed_runs
     assert len(first.processed_batches) == 1 and first.trained
@@ -59,7 +67,7 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert {"EmptyFile", "InvalidAudio"} <= scan_failures
 
     # features: one row per decodable track, never duplicated; the truncated file is a failure
-    assert query("SELECT count(*), count(DISTINCT track_id) FROM features") == [(len(truth), len(truth))]
+    assert query("SELECT count(*), count(DISTINCT track_id) FROM features") == [(analysed, analysed)]
     assert query("SELECT count(*) FROM failures WHERE stage = 'features'") == [(1,)]
 
     # stages without offline weights are skipped with the reason, not faked
@@ -81,7 +89,7 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     (batch,) = first.processed_batches
     lines = (settings.predictions_dir / f"{batch}.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert len(records) == len(truth)
+    assert len(records) == analysed
     assert {label for r in records for label in r["global_prediction"]["all_probabilities"]} == set(STYLES)
     assert all(r["segments"] and r["model"]["version"] == version for r in records)
 
@@ -101,17 +109,18 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert len(queries) >= 8
     results = {name: query(sql) for name, sql in queries.items()}
     assert sum(row[1] for row in results["library_overview"]) == len(live)
-    assert len(results["tempo_and_key"]) == len(truth)
+    assert len(results["tempo_and_key"]) == analysed
     assert {row[0] for row in results["catalog_splits"]} == {"library"}
 
     # an unchanged library: nothing to process, nothing duplicated
     second = materialize_all(echo=lambda _: None)
     assert second.ok and not second.processed_batches and not second.trained
-    assert query("SELECT count(*) FROM features") == [(len(truth),)]
+    assert query("SELECT count(*) FROM features") == [(analysed,)]
 
     # move one file, delete another: the move keeps its id and results, the deletion is retired
     moved, deleted = truth[0], truth[1]
     moved_id = query("SELECT track_id FROM live_tracks WHERE path = ?", str(root / moved.path))[0][0]
+    deleted_id = query("SELECT track_id FROM live_tracks WHERE path = ?", str(root / deleted.path))[0][0]
     (root / "moved").mkdir()
     shutil.move(root / moved.path, root / "moved" / f"renamed{(root / moved.path).suffix}")
     (root / deleted.path).unlink()
@@ -120,6 +129,23 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert query("SELECT path FROM live_tracks WHERE track_id = ?", moved_id)[0][0].startswith(str(root / "moved"))
     assert query("SELECT count(*) FROM features WHERE track_id = ?", moved_id) == [(1,)]
     assert query("SELECT count(*) FROM tracks WHERE retired_at IS NOT NULL") == [(1,)]
+
+    # new audio in an existing file: recomputed in a new batch, served once, never duplicated
+    changed = truth[4]
+    changed_id = query("SELECT track_id FROM live_tracks WHERE path = ?", str(root / changed.path))[0][0]
+    audio, rate = sf.read(root / changed.path)
+    sf.write(root / changed.path, audio[: len(audio) // 2], rate)
+    fourth = materialize_all(echo=lambda _: None)
+    assert fourth.ok and len(fourth.processed_batches) == 1
+    assert query("SELECT duration_s FROM features WHERE track_id = ?", changed_id)[0][0] == pytest.approx(
+        changed.duration_s / 2, abs=0.1
+    )
+    served = query("SELECT track_id, count(*) FROM genre_predictions GROUP BY ALL HAVING count(*) > 1")
+    assert served == []
+    assert query("SELECT count(*) FROM genre_predictions") == query(
+        "SELECT count(*) FROM live_tracks WHERE track_id IN (SELECT track_id FROM features)"
+    )
+    assert query("SELECT count(*) FROM audio_features WHERE track_id = ?", deleted_id) == [(0,)]
 
 
 def test_model_stages_run_through_dagster_with_local_weights(tmp_path, melodex_home, monkeypatch):

@@ -94,7 +94,7 @@ def probe(path: Path | str) -> AudioInfo:
     if size == 0:
         raise AudioDecodeError(path, "empty file (0 bytes)")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))  # bytes: names that are not valid UTF-8 open too
     except Exception as sndfile_error:  # libsndfile raises for formats it does not know
         return _probe_with_mutagen(path, size, sndfile_error)
     if info.frames <= 0 or info.samplerate <= 0:
@@ -219,7 +219,7 @@ class AudioStream:
 
 def _sndfile_blocks(info: AudioInfo, block_frames: int, stream: AudioStream) -> Iterator[np.ndarray]:
     try:
-        handle = sf.SoundFile(str(info.path))
+        handle = sf.SoundFile(os.fsencode(info.path))
     except Exception as exc:
         raise AudioDecodeError(info.path, f"libsndfile could not open the file: {exc}") from exc
     with handle:
@@ -252,7 +252,10 @@ def _ffmpeg_blocks(info: AudioInfo, block_frames: int, stream: AudioStream) -> I
     """
     with tempfile.TemporaryDirectory(prefix="melodex-decode-") as tmp:
         wav = Path(tmp) / "decoded.wav"
-        source_channels = _transcode_to_wav(info, wav)
+        # Essentia takes the name as a UTF-8 std::string: a plain-named link reaches any file.
+        source = Path(tmp) / f"source{info.path.suffix.encode('ascii', 'ignore').decode()}"
+        os.symlink(os.path.abspath(info.path), source)
+        source_channels = _transcode_to_wav(info, source, wav)
         with sf.SoundFile(str(wav)) as handle:
             while True:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
@@ -262,7 +265,7 @@ def _ffmpeg_blocks(info: AudioInfo, block_frames: int, stream: AudioStream) -> I
                 yield np.ascontiguousarray(block[:, :source_channels].T)
 
 
-def _transcode_to_wav(info: AudioInfo, wav: Path) -> int:
+def _transcode_to_wav(info: AudioInfo, source: Path, wav: Path) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import essentia
     import essentia.streaming as streaming
@@ -270,7 +273,7 @@ def _transcode_to_wav(info: AudioInfo, wav: Path) -> int:
     essentia.log.infoActive = False
     essentia.log.warningActive = False
     try:
-        loader = streaming.AudioLoader(filename=str(info.path))
+        loader = streaming.AudioLoader(filename=str(source))
         writer = streaming.AudioWriter(filename=str(wav), format="wav", sampleRate=info.sample_rate)
         pool = essentia.Pool()
         loader.audio >> writer.audio

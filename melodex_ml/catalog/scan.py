@@ -74,6 +74,8 @@ AUDIO_EXTENSIONS = frozenset(
         ".mp3",
         ".mp2",
         ".flac",
+        ".caf",
+        ".w64",
         ".ogg",
         ".oga",
         ".opus",

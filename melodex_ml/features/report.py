@@ -13,15 +13,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from melodex_ml.catalog.scan import AUDIO_EXTENSIONS
 from melodex_ml.features.batch import Outcome, extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure
 from melodex_ml.settings import MelodexSettings, get_settings
 
 Format = Literal["table", "json", "csv"]
-AUDIO_SUFFIXES = frozenset(
-    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .mp4 .aac .alac .wma .aif .aiff .aifc .caf .w64 .wv .ape".split()
-)
 _TABLE_COLUMNS = ("duration_s", "tempo_bpm", "key", "mode", "integrated_lufs", "danceability_dfa")
 
 
@@ -30,7 +28,7 @@ def audio_files(paths: Iterable[Path | str]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         else:
             found.append(path)  # missing files too: they are reported as failures, not skipped
     return found
@@ -63,7 +61,8 @@ def analyze_paths(
     if output is None:
         sys.stdout.write(text)
     else:
-        Path(output).write_text(text)
+        # surrogateescape: a file name that is not valid UTF-8 is written back as its own bytes.
+        Path(output).write_text(text, encoding="utf-8", errors="surrogateescape")
     return outcomes
 
 

@@ -77,6 +77,7 @@ class ModelCache:
         """Drop every model and give accelerator memory back."""
         with self._lock:
             self._models.clear()
+            self.load_seconds.clear()
         gc.collect()
         try:
             import torch

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
 
 from melodex_ml.audio.decode import decode
-from melodex_ml.bookkeeping import Failure, StageOutcome, record_failures, record_stage
+from melodex_ml.bookkeeping import Failure, StageOutcome, printable, record_failures, record_stage
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store import connect
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,14 @@ class StageReport:
 
 
 def batch_tracks(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[BatchTrack]:
-    """Live tracks of a scan batch; retired tracks are no longer served."""
+    """Live tracks whose latest batch is this one: a changed track belongs to its newest batch
+    only, so re-running an older batch never produces a second result for it."""
     rows = con.execute(
         """
         SELECT t.track_id, t.path_bytes, t.path FROM track_batches b JOIN live_tracks t USING (track_id)
-        WHERE b.batch_id = ? ORDER BY t.track_id
+        WHERE b.batch_id = ?
+          AND b.batch_id = (SELECT max(l.batch_id) FROM track_batches l WHERE l.track_id = b.track_id)
+        ORDER BY t.track_id
         """,
         [batch_id],
     ).fetchall()
@@ -64,6 +72,35 @@ def finish_stage(
         return
     record_failures(con, outcome.stage, items, failures, batch_id=outcome.batch_id or None, run_id=run_id)
     record_stage(con, outcome, run_id=run_id)
+
+
+@contextmanager
+def failure_recorded(settings: MelodexSettings, stage: str, batch_id: str, *, run_id: str | None) -> Iterator[None]:
+    """A stage that raises still leaves a `failed` row in stage_runs (then the error propagates)."""
+    try:
+        yield
+    except Exception as exc:
+        detail = printable(f"{type(exc).__name__}: {exc}")
+        try:
+            finish_stage(settings, StageOutcome(stage, batch_id, "failed", detail), [], [], run_id=run_id)
+        except Exception:  # the store itself may be what failed; the original error matters more
+            pass
+        raise
+
+
+def records_failure(stage: str, *, partitioned: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Decorate a stage function ``fn(settings, [batch_id,] ..., run_id=...)`` with failure_recorded."""
+
+    def decorate(fn: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(fn)
+        def run(settings: MelodexSettings, *args: Any, run_id: str | None = None, **kwargs: Any) -> R:
+            batch_id = args[0] if partitioned else ""
+            with failure_recorded(settings, stage, batch_id, run_id=run_id):
+                return fn(settings, *args, run_id=run_id, **kwargs)
+
+        return run
+
+    return decorate
 
 
 def skipped(stage: str, batch_id: str, reason: str, *, run_id: str | None, settings: MelodexSettings) -> StageReport:

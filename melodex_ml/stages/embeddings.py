@@ -8,13 +8,14 @@ from melodex_ml.embeddings.hdf5 import TrackEmbedding, write_embeddings
 from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.models.cache import ModelCache, ModelUnavailable
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport, decode_samples, finish_stage, load_batch, skipped
+from melodex_ml.stages.common import StageReport, decode_samples, finish_stage, load_batch, records_failure, skipped
 from melodex_ml.store import connect
 
 STAGE = "embeddings"
 CAPTION_STAGE = "caption_embeddings"
 
 
+@records_failure(STAGE)
 def embed_batch(
     settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str, run_id: str | None = None
 ) -> StageReport:
@@ -42,6 +43,7 @@ def embed_batch(
 CAPTIONS_FILE = "captions"
 
 
+@records_failure(CAPTION_STAGE, partitioned=False)
 def embed_catalog_captions(
     settings: MelodexSettings, *, cache: ModelCache, device: str, run_id: str | None = None
 ) -> StageReport:

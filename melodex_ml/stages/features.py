@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from melodex_ml.bookkeeping import Failure, StageOutcome
 from melodex_ml.features.batch import extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure, FeatureResult
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport, finish_stage, load_batch
+from melodex_ml.stages.common import StageReport, finish_stage, load_batch, records_failure
 from melodex_ml.store import connect, replace_tables
 
 STAGE = "features"
@@ -25,10 +25,12 @@ class _Progress:
     failures: list[Failure] = field(default_factory=list)
     heads_unavailable: set[str] = field(default_factory=set)
 
-    def outcome(self) -> StageOutcome:
-        return StageOutcome.of(STAGE, self.batch_id, n_ok=self.n_ok, n_failed=len(self.failures))
+    def outcome(self, *, final: bool) -> StageOutcome:
+        outcome = StageOutcome.of(STAGE, self.batch_id, n_ok=self.n_ok, n_failed=len(self.failures))
+        return outcome if final else replace(outcome, status="running")
 
 
+@records_failure(STAGE)
 def extract_batch_features(settings: MelodexSettings, batch_id: str, *, run_id: str | None = None) -> StageReport:
     tracks = load_batch(settings, batch_id)
     shown = {t.track_id: t.display_path for t in tracks}
@@ -53,7 +55,7 @@ def extract_batch_features(settings: MelodexSettings, batch_id: str, *, run_id: 
         with connect(settings.duckdb_path) as con:
             # A failed track loses its old rows too: stale descriptors of changed audio are not served.
             replace_tables(con, tables, "track_id", ids)
-            finish_stage(settings, progress.outcome(), ids, failures, run_id=run_id, con=con)
+            finish_stage(settings, progress.outcome(final=False), ids, failures, run_id=run_id, con=con)
         pending.clear()
 
     config = ExtractorConfig.from_settings(settings)
@@ -62,7 +64,8 @@ def extract_batch_features(settings: MelodexSettings, batch_id: str, *, run_id: 
         if len(pending) >= WRITE_EVERY:
             flush()
     flush()
-    outcome = progress.outcome()
+    outcome = progress.outcome(final=True)
+    finish_stage(settings, outcome, [], [], run_id=run_id)
     return StageReport(
         outcome,
         {"status": outcome.status, "tracks": progress.n_ok, "failed": len(progress.failures),

@@ -11,7 +11,7 @@ from melodex_ml import tracking
 from melodex_ml.bookkeeping import StageOutcome
 from melodex_ml.inference.genre import predict_segments, write_jsonl
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport, batch_tracks, finish_stage, skipped
+from melodex_ml.stages.common import StageReport, batch_tracks, finish_stage, records_failure, skipped
 from melodex_ml.store import connect
 from melodex_ml.training.dataset import load_segment_dataset
 from melodex_ml.training.genre import GenreTrainingConfig, NotEnoughData, train_genre_classifier
@@ -20,6 +20,7 @@ MODELS_STAGE = "models"
 INFERENCE_STAGE = "inference"
 
 
+@records_failure(MODELS_STAGE, partitioned=False)
 def train_and_register(
     settings: MelodexSettings,
     *,
@@ -57,6 +58,7 @@ def train_and_register(
     )
 
 
+@records_failure(INFERENCE_STAGE)
 def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | None = None) -> StageReport:
     try:
         model = tracking.load_genre_model(settings)
@@ -75,9 +77,12 @@ def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | Non
     with connect(settings.duckdb_path) as con:
         # The JSONL partitions stay the source of truth; the view makes them queryable with SQL.
         pattern = str(settings.predictions_dir / "*.jsonl").replace("'", "''")
+        # Live tracks only, each from its newest partition file (batch ids sort by time).
         con.execute(
-            "CREATE OR REPLACE VIEW genre_predictions AS "
-            f"SELECT * FROM read_json('{pattern}', format = 'newline_delimited', filename = true)"
+            "CREATE OR REPLACE VIEW genre_predictions AS SELECT p.* FROM "
+            f"read_json('{pattern}', format = 'newline_delimited', filename = true) p "
+            "SEMI JOIN live_tracks t ON t.track_id = p.track_id "
+            "QUALIFY row_number() OVER (PARTITION BY p.track_id ORDER BY p.filename DESC) = 1"
         )
         finish_stage(settings, outcome, [], [], run_id=run_id, con=con)
     return StageReport(

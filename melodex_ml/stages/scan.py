@@ -7,7 +7,7 @@ from dataclasses import asdict
 from melodex_ml.bookkeeping import StageOutcome
 from melodex_ml.catalog.scan import format_scan_summary, scan_library
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport
+from melodex_ml.stages.common import StageReport, finish_stage
 from melodex_ml.store import connect
 
 STAGE = "scan"
@@ -17,11 +17,13 @@ def scan_and_batch(settings: MelodexSettings, *, run_id: str | None = None) -> S
     """Scan every configured root (always all of them: tracks outside the roots scanned are retired)."""
     with connect(settings.duckdb_path) as con:
         result = scan_library(con, settings.roots, batch_size=settings.batch_size)
-    counts = asdict(result.counts)
-    outcome = StageOutcome.of(STAGE, "", n_ok=counts["seen"] - counts["failed"], n_failed=counts["failed"],
-                              detail=result.scan_id)
+        known_batches = [row[0] for row in con.execute("SELECT DISTINCT batch_id FROM track_batches").fetchall()]
+        counts = asdict(result.counts)
+        outcome = StageOutcome.of(STAGE, "", n_ok=counts["seen"] - counts["failed"], n_failed=counts["failed"],
+                                  detail=result.scan_id)
+        finish_stage(settings, outcome, [], [], run_id=run_id, con=con)
     return StageReport(
         outcome,
-        {**counts, "scan_id": result.scan_id, "batch_ids": list(result.batch_ids),
+        {**counts, "scan_id": result.scan_id, "batch_ids": list(result.batch_ids), "known_batch_ids": known_batches,
          "duration_s": round(result.duration_s, 3), "summary": format_scan_summary(result)},
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from melodex_ml.bookkeeping import StageOutcome
 from melodex_ml.models.cache import ModelCache, ModelUnavailable
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport, decode_samples, finish_stage, load_batch, skipped
+from melodex_ml.stages.common import StageReport, decode_samples, finish_stage, load_batch, records_failure, skipped
 from melodex_ml.stems import StemSeparator, separate_tracks
 
 STAGE = "stems"
 
 
+@records_failure(STAGE)
 def separate_batch(
     settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str, run_id: str | None = None
 ) -> StageReport:
