@@ -59,4 +59,5 @@ SELECT
     CAST(NULL AS INTEGER)                                   AS time_signature
 FROM features AS f
 LEFT JOIN heads AS h USING (track_id)
-WHERE f.track_id IN (SELECT track_id FROM live_tracks);  -- retired tracks are no longer served
+-- Tombstoned (retired) tracks are no longer served.
+WHERE f.track_id NOT IN (SELECT track_id FROM tracks WHERE retired_at IS NOT NULL);

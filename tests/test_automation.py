@@ -60,7 +60,7 @@ def test_scheduled_scan_registers_batches_for_new_tracks(tmp_path, melodex_home,
     for name in "abcde":
         write_tone(tmp_path / "music" / f"{name}.wav")
     defs = build_definitions()
-    schedule = defs.resolve_schedule_def("library_scan_job_schedule")
+    schedule = defs.resolve_schedule_def("library_scan_schedule")
     assert schedule.cron_schedule == get_settings().scan_cron == "0 * * * *"
     instance = ensure_instance(get_settings())
     assert defs.resolve_job_def(schedule.job_name).execute_in_process(instance=instance).success
