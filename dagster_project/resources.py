@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import dagster as dg
 from pydantic import PrivateAttr
 
-from melodex_ml import tracking
 from melodex_ml.models.cache import ModelCache, apply_download_policy, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings, get_settings
 
@@ -74,6 +73,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     @contextmanager
     def start_run(self, context: dg.AssetExecutionContext, settings: MelodexSettings, run_name: str) -> Iterator[Any]:
+        from melodex_ml import tracking
+
         if self.experiment:
             settings = settings.with_overrides(mlflow_experiment=self.experiment)
         with tracking.start_run(settings, run_name, tags=run_tags(context)) as run:

@@ -2,13 +2,14 @@ import dagster as dg
 
 from dagster_project.resources import MelodexSettingsResource
 from melodex_assets.partitions import scan_batches
-from melodex_ml.stages import catalog, scan
 
 
 @dg.asset(group_name="catalog", kinds={"duckdb"}, pool="duckdb_writer")
 def library_tracks(context: dg.AssetExecutionContext, melodex: MelodexSettingsResource) -> dg.MaterializeResult:
     """The `tracks` table: every audio file under the library roots with its tags, updated
     incrementally; new and changed tracks are handed downstream as scan-batch partitions."""
+    from melodex_ml.stages import scan
+
     report = scan.scan_and_batch(melodex.get(), run_id=context.run.run_id)
     # Every batch in the store gets a partition, also one a crash kept from being registered last time.
     known = set(context.instance.get_dynamic_partitions(scan_batches.name))
@@ -39,6 +40,8 @@ def dataset_catalog(
 ) -> dg.MaterializeResult:
     """`dataset_catalog`: research datasets and the library in one schema, with captions and
     reproducible train/val/test splits; invalid records go to `catalog_errors`."""
+    from melodex_ml.stages import catalog
+
     settings = melodex.get()
     options = catalog.unify_options(settings, **config.model_dump())
     report = catalog.build_dataset_catalog(settings, options, run_id=context.run.run_id)

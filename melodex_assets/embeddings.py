@@ -4,7 +4,6 @@ from dagster_project.resources import MelodexSettingsResource, ModelLoaderResour
 from melodex_assets.catalog import dataset_catalog
 from melodex_assets.features import track_features
 from melodex_assets.partitions import scan_batches
-from melodex_ml.stages import embeddings
 
 
 @dg.asset(group_name="embeddings", partitions_def=scan_batches, deps=[track_features], kinds={"pytorch", "hdf5"}, pool="gpu")
@@ -12,6 +11,8 @@ def track_embeddings(
     context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
 ) -> dg.MaterializeResult:
     """Transformer audio-encoder embeddings per segment and per track, one HDF5 file per batch."""
+    from melodex_ml.stages import embeddings
+
     report = embeddings.embed_batch(
         melodex.get(), context.partition_key, cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
     )
@@ -23,6 +24,8 @@ def caption_embeddings(
     context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
 ) -> dg.MaterializeResult:
     """Sentence embeddings of every catalog caption (`embeddings/captions.h5`)."""
+    from melodex_ml.stages import embeddings
+
     report = embeddings.embed_catalog_captions(
         melodex.get(), cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
     )
