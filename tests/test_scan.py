@@ -561,3 +561,35 @@ def test_summary_names_counts_batches_and_failures(con, lib: Path) -> None:
     assert "new 1 |" in text and "failed 1" in text
     assert "1 batch(es): 20261124T031500-0001" in text
     assert f"EmptyFile: {lib / 'empty.mp3'}: file is empty" in text
+
+
+def test_a_store_opener_is_not_held_while_new_files_are_read(tmp_path, monkeypatch):
+    """With a factory, the DuckDB file is free (other writers may go on) while files are hashed."""
+    library = tmp_path / "lib"
+    for name in ("a.wav", "b.flac"):
+        write_audio(library / name)
+    database = tmp_path / "store.duckdb"
+    open_connections = []
+
+    @contextmanager
+    def opener():
+        with connect(database) as con:
+            open_connections.append(con)
+            try:
+                yield con
+            finally:
+                open_connections.remove(con)
+
+    real_read_files = scan_mod.read_files
+    seen_while_reading = []
+
+    def read_files(*args, **kwargs):
+        seen_while_reading.append(len(open_connections))
+        return real_read_files(*args, **kwargs)
+
+    monkeypatch.setattr(scan_mod, "read_files", read_files)
+    result = scan_library(opener, [library], batch_size=10)
+    assert seen_while_reading == [0]
+    assert result.counts.new == 2
+    with connect(database, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM live_tracks").fetchone() == (2,)

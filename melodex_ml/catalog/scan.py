@@ -56,7 +56,7 @@ import stat
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,6 +140,9 @@ class ScanCounts:
     failed: int = 0
 
 
+StoreOpener = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
 @dataclass(frozen=True)
 class ScanResult:
     scan_id: str
@@ -205,14 +208,20 @@ class Match:
 
 
 def scan_library(
-    con: duckdb.DuckDBPyConnection,
+    store: duckdb.DuckDBPyConnection | StoreOpener,
     roots: Sequence[Path | str],
     *,
     batch_size: int,
     now: datetime | None = None,
     progress: bool = False,
 ) -> ScanResult:
-    """Scan ``roots`` into the store: update tracks, create scan batches, record failures."""
+    """Scan ``roots`` into the store: update tracks, create scan batches, record failures.
+
+    ``store`` is an open connection, or a function opening one: then the connection is held only
+    to read the current state and to write the result, not while new files are hashed and tagged
+    (DuckDB admits one writing process, and a first scan reads for minutes).
+    """
+    open_store: StoreOpener = store if callable(store) else (lambda: nullcontext(store))
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if not roots:
@@ -220,9 +229,15 @@ def scan_library(
     clock = time.perf_counter()
     now = _utc_naive(now)
     listing = list_audio_files(normalize_roots(roots))
-    live = _load_live_tracks(con)
+    with open_store() as con:
+        live = _load_live_tracks(con)
     unchanged_ids, dirty = split_by_stat(listing.files, live)
     reads, read_failures = read_files(dirty, progress=progress)
+    with open_store() as con:
+        return _record_scan(con, listing, live, unchanged_ids, reads, read_failures, batch_size, now, clock)
+
+
+def _record_scan(con, listing, live, unchanged_ids, reads, read_failures, batch_size, now, clock) -> ScanResult:
     dormant = _load_retired_tracks(con, {read.audio_hash for read in reads})
     listed_paths = {file.path for file in listing.files}
     matches, retired_ids = match_reads(reads, listed_paths, live, dormant, listing.hides)

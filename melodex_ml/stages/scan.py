@@ -15,8 +15,9 @@ STAGE = "scan"
 
 def scan_and_batch(settings: MelodexSettings, *, run_id: str | None = None) -> StageReport:
     """Scan every configured root (always all of them: tracks outside the roots scanned are retired)."""
+    # A factory, not a connection: the store is locked only to read state and to write the result.
+    result = scan_library(lambda: connect(settings.duckdb_path), settings.roots, batch_size=settings.batch_size)
     with connect(settings.duckdb_path) as con:
-        result = scan_library(con, settings.roots, batch_size=settings.batch_size)
         known_batches = [row[0] for row in con.execute("SELECT DISTINCT batch_id FROM track_batches").fetchall()]
         counts = asdict(result.counts)
         outcome = StageOutcome.of(STAGE, "", n_ok=counts["seen"] - counts["failed"], n_failed=counts["failed"],
