@@ -8,6 +8,7 @@ from melodex_ml.catalog.fingerprint import library_fingerprint
 from melodex_ml.settings import get_settings
 
 _settings = get_settings()
+MAX_ATTEMPTS = 3
 
 
 @dg.sensor(
@@ -26,12 +27,24 @@ def library_change_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
 @dg.sensor(job=process_scan_batch_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def scan_batch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """One run per scan batch whose features were never materialized; the run loads each
-    model once for all the batch's tracks. Run keys make a batch's request happen once."""
+    model once for all the batch's tracks. A batch whose run failed is tried again, at most
+    MAX_ATTEMPTS times in all (the run key counts the failures, so each attempt happens once)."""
     done = context.instance.get_materialized_partitions(dg.AssetKey("track_features"))
     pending = sorted(set(context.instance.get_dynamic_partitions(scan_batches.name)) - done)
-    if not pending:
-        return dg.SkipReason("every scan batch has been processed")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=key, partition_key=key) for key in pending])
+    requests = []
+    for key in pending:
+        failures = context.instance.get_runs_count(
+            dg.RunsFilter(
+                job_name=process_scan_batch_job.name,
+                statuses=[dg.DagsterRunStatus.FAILURE],
+                tags={"dagster/partition": key},
+            )
+        )
+        if failures < MAX_ATTEMPTS:
+            requests.append(dg.RunRequest(run_key=f"{key}#{failures}", partition_key=key))
+    if not requests:
+        return dg.SkipReason("every scan batch has been processed or has failed its attempts")
+    return dg.SensorResult(run_requests=requests)
 
 
 @dg.asset_sensor(

@@ -37,7 +37,7 @@ def test_scan_batch_sensor_requests_one_run_per_unprocessed_batch(melodex_home):
         instance.add_dynamic_partitions(scan_batches.name, ["20261124T010000-0001", "20261124T010000-0002"])
         result = scan_batch_sensor(dg.build_sensor_context(instance=instance))
         assert [r.partition_key for r in result.run_requests] == ["20261124T010000-0001", "20261124T010000-0002"]
-        assert [r.run_key for r in result.run_requests] == ["20261124T010000-0001", "20261124T010000-0002"]
+        assert [r.run_key for r in result.run_requests] == ["20261124T010000-0001#0", "20261124T010000-0002#0"]
         instance.report_runless_asset_event(
             dg.AssetMaterialization("track_features", partition="20261124T010000-0001")
         )
@@ -66,3 +66,20 @@ def test_scheduled_scan_registers_batches_for_new_tracks(tmp_path, melodex_home,
     assert defs.resolve_job_def(schedule.job_name).execute_in_process(instance=instance).success
     # 5 new tracks in batches of at most 2: three partitions, never one per track
     assert len(instance.get_dynamic_partitions(scan_batches.name)) == 3
+
+
+def test_a_failed_batch_is_retried_a_bounded_number_of_times(tmp_path, melodex_home, monkeypatch):
+    from dagster_project.sensors import MAX_ATTEMPTS
+
+    # A home that is a file, not a folder: every stage of the batch fails to open the store.
+    broken_home = tmp_path / "not-a-folder"
+    broken_home.write_text("")
+    monkeypatch.setenv("MELODEX_HOME", str(broken_home))
+    job = build_definitions().resolve_job_def("process_scan_batch_job")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(scan_batches.name, ["b1"])
+        for attempt in range(MAX_ATTEMPTS):
+            (request,) = scan_batch_sensor(dg.build_sensor_context(instance=instance)).run_requests
+            assert request.run_key == f"b1#{attempt}"
+            assert not job.execute_in_process(instance=instance, partition_key="b1", raise_on_error=False).success
+        assert isinstance(scan_batch_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
