@@ -44,7 +44,7 @@ def train_and_register(
             example=data.labeled().features[:5],
         )
     detail = f"{registered.name} v{registered.version}" + (" (champion)" if registered.is_champion else "")
-    outcome = StageOutcome(MODELS_STAGE, "", "ok", detail, n_ok=int(trained.metrics["n_train_tracks"]))
+    outcome = StageOutcome(MODELS_STAGE, "", "ok", detail, n_ok=int(trained.metrics["n_fit_tracks"]))
     finish_stage(settings, outcome, [], [], run_id=run_id)
     return StageReport(
         outcome,
