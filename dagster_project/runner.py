@@ -23,7 +23,6 @@ PREDICTIONS = dg.AssetKey("genre_predictions")
 
 @dataclass
 class RunSummary:
-    scanned_batches: list[str] = field(default_factory=list)
     processed_batches: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
     trained: bool = False
