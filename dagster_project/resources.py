@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -12,7 +12,6 @@ from pydantic import PrivateAttr
 from melodex_ml.models.cache import ModelCache, apply_download_policy, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings, get_settings
 
-T = TypeVar("T")
 
 
 class MelodexSettingsResource(dg.ConfigurableResource):
@@ -57,9 +56,6 @@ class ModelLoaderResource(dg.ConfigurableResource):
     @property
     def cache(self) -> ModelCache:
         return self._cache
-
-    def get(self, key: str, loader: Callable[[], T]) -> T:
-        return self._cache.get(key, loader)
 
     def load_report(self) -> dict[str, float]:
         """Seconds each model took to load in this process, for asset metadata."""
