@@ -13,7 +13,6 @@ from melodex_ml.models.cache import ModelCache, apply_download_policy, process_c
 from melodex_ml.settings import MelodexSettings, get_settings
 
 
-
 class MelodexSettingsResource(dg.ConfigurableResource):
     """The typed settings object; fields left empty come from MELODEX_* variables."""
 
