@@ -13,15 +13,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from melodex_ml.settings import MelodexSettings
+
 # Piped output is not wrapped at 80 columns: tables stay readable in logs and CI.
 console = Console(width=None if sys.stdout.isatty() else 160)
 STAGE_ORDER = ["catalog", "stems", "features", "embeddings", "models", "inference"]
 
 
-def _set_roots(paths: Sequence[str] | None) -> None:
-    # The typed settings object reads the environment; CLI options are applied through it.
-    if paths:
-        os.environ["MELODEX_LIBRARY_ROOTS"] = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in paths)
+def with_roots(settings: MelodexSettings, paths: Sequence[str] | None) -> MelodexSettings:
+    """``--root`` options replace the configured library roots for this command."""
+    if not paths:
+        return settings
+    return settings.with_overrides(library_roots=[str(Path(p).expanduser().resolve()) for p in paths])
 
 
 def print_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], *, fmt: str = "table", title: str | None = None) -> None:
@@ -41,11 +44,9 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[object]], *, fmt:
     console.print(table)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from melodex_ml.demo import generate_demo_library
-    from melodex_ml.settings import get_settings
 
-    settings = get_settings()
     if settings.library_roots:
         # The roots are the whole library: scanning only the demo would retire every configured track.
         console.print(
@@ -57,24 +58,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"[bold]Demo library[/] {library}")
     truth = generate_demo_library(library, n_tracks=args.tracks, seed=args.seed, with_defects=True)
     console.print(f"  {len(truth)} tracks with ground truth in {library / 'ground_truth.json'}")
-    _set_roots([str(library)])
-    return cmd_run(args)
+    return run_pipeline(with_roots(settings, [str(library)]), launched_by="melodex demo")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from dagster_project.runner import materialize_all
+def cmd_run(args: argparse.Namespace, settings: MelodexSettings) -> int:
+    return run_pipeline(with_roots(settings, args.root), launched_by="melodex run", retrain=args.retrain)
 
-    _set_roots(getattr(args, "root", None))
-    summary = materialize_all(retrain=True if getattr(args, "retrain", False) else None, echo=console.print)
-    show_results()
+
+def run_pipeline(settings: MelodexSettings, *, launched_by: str, retrain: bool = False) -> int:
+    from dagster_project.definitions import build_definitions
+    from dagster_project.instance import ensure_instance
+    from dagster_project.orchestrate import materialize_pending
+
+    summary = materialize_pending(
+        build_definitions(settings), ensure_instance(settings), settings,
+        launched_by=launched_by, retrain=retrain, echo=console.print,
+    )
+    if not summary.runs:
+        console.print("nothing to do: the library and every result are up to date")
+    show_results(settings)
     return 0 if summary.ok else 1
 
 
-def show_results() -> None:
-    from melodex_ml.settings import get_settings
+def show_results(settings: MelodexSettings) -> None:
     from melodex_ml.store import connect
 
-    settings = get_settings()
     console.rule("Results")
     console.print(f"DuckDB feature store : {settings.duckdb_path}")
     console.print(f"JSONL predictions    : {settings.predictions_dir}/*.jsonl")
@@ -103,33 +111,30 @@ def show_results() -> None:
             )
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
+def cmd_scan(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from dagster_project.definitions import build_definitions
     from dagster_project.instance import QUIET, ensure_instance
-    from melodex_ml.settings import get_settings
+    from dagster_project.orchestrate import run_tags
 
-    _set_roots(args.root)
-    settings = get_settings()
-    result = build_definitions().resolve_job_def("library_scan_job").execute_in_process(
-        instance=ensure_instance(settings), raise_on_error=False, run_config=QUIET
+    settings = with_roots(settings, args.root)
+    result = build_definitions(settings).resolve_job_def("library_scan_job").execute_in_process(
+        instance=ensure_instance(settings), raise_on_error=False, run_config=QUIET, tags=run_tags("melodex scan")
     )
     if not result.success:
         console.print(f"[red]scan failed[/]: see `melodex status` or run {result.run_id} in the Dagster UI")
     for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        for key in ("summary",):
-            if key in metadata:
-                console.print(metadata[key].value)
+        summary = event.materialization.metadata.get("summary")
+        if summary is not None:
+            console.print(summary.value.strip("`\n"))
     return 0 if result.success else 1
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def cmd_sql(args: argparse.Namespace, settings: MelodexSettings) -> int:
     import duckdb
 
-    from melodex_ml.settings import get_settings
     from melodex_ml.store import connect
 
-    with connect(get_settings().duckdb_path, read_only=True) as con:
+    with connect(settings.duckdb_path, read_only=True) as con:
         try:
             result = con.execute(args.query)
         except duckdb.Error as exc:
@@ -142,15 +147,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from dagster_project.definitions import build_definitions
     from dagster_project.instance import ensure_instance
-    from melodex_ml.settings import get_settings
     from melodex_ml.store import connect
 
-    settings = get_settings()
     instance = ensure_instance(settings)
-    defs = build_definitions()
+    defs = build_definitions(settings)
     partitions = set(instance.get_dynamic_partitions("scan_batches"))
     rows = []
     specs = sorted(defs.resolve_all_asset_specs(), key=lambda s: (STAGE_ORDER.index(s.group_name), s.key.to_user_string()))
@@ -163,13 +166,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             spec.key.to_user_string(),
             "never" if when is None else datetime.fromtimestamp(when).isoformat(timespec="seconds"),
             "" if done is None else f"{len(done & partitions)}/{len(partitions)} batches",
+            latest_skip(instance, spec.key, after=when),
         ])
-    print_rows(["group", "asset", "last materialized", "partitions"], rows, title="assets")
+    print_rows(["group", "asset", "last materialized", "partitions", "skipped because"], rows, title="assets")
     if settings.duckdb_path.exists():
         with connect(settings.duckdb_path, read_only=True) as con:
             result = con.execute(
                 "SELECT stage, status, count(*) AS batches, sum(n_ok) AS ok, sum(n_failed) AS failed, "
-                "strftime(max(finished_at), '%Y-%m-%d %H:%M:%S') AS last FROM stage_runs GROUP BY ALL ORDER BY ALL"
+                "strftime(max(finished_at), '%Y-%m-%d %H:%M:%S') AS last, "
+                "CASE WHEN status IN ('skipped', 'failed') THEN arg_max(detail, finished_at) END AS reason "
+                "FROM stage_runs GROUP BY stage, status ORDER BY ALL"
             )
             print_rows([d[0] for d in result.description], result.fetchall(), title="stages")
             result = con.execute(
@@ -182,16 +188,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_features(args: argparse.Namespace) -> int:
+def latest_skip(instance, key, *, after: float | None) -> str:
+    """The reason of the asset's latest skip (an observation, see melodex_assets/results.py) when it
+    is newer than its latest materialization."""
+    records = instance.fetch_observations(key, limit=1).records
+    if not records or (after is not None and records[0].timestamp <= after):
+        return ""
+    skipped = records[0].asset_observation.metadata.get("skipped")
+    return skipped.value if skipped is not None else ""
+
+
+def cmd_features(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from melodex_ml.features.records import FeatureFailure
     from melodex_ml.features.report import analyze_paths
-    from melodex_ml.settings import get_settings
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         Console(stderr=True).print(f"[red]no such file or folder:[/] {', '.join(missing)}")
         return 2
-    outcomes = analyze_paths(args.paths, fmt=args.format, output=args.output, settings=get_settings())
+    outcomes = analyze_paths(args.paths, fmt=args.format, output=args.output, settings=settings)
     failed = sum(isinstance(outcome, FeatureFailure) for _, outcome in outcomes)
     if failed:
         Console(stderr=True).print(f"{failed} of {len(outcomes)} file(s) could not be analysed (see the error columns)")
@@ -199,9 +214,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0 if outcomes and not failed else 1
 
 
-def cmd_catalog_unify(args: argparse.Namespace) -> int:
+def cmd_catalog_unify(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from melodex_assets.catalog import DatasetCatalogConfig
-    from melodex_ml.settings import get_settings
     from melodex_ml.stages import catalog
 
     choices = {
@@ -212,11 +226,10 @@ def cmd_catalog_unify(args: argparse.Namespace) -> int:
         "use_official_splits": True if args.official_splits else None, "dry_run": True if args.dry_run else None,
     }
     if args.roots:
-        os.environ["MELODEX_DATASET_ROOTS"] = json.dumps(
-            get_settings().model_dump(mode="json")["dataset_roots"] | dict(item.split("=", 1) for item in args.roots)
+        settings = settings.with_overrides(
+            dataset_roots={**settings.dataset_roots, **dict(item.split("=", 1) for item in args.roots)}
         )
     config = DatasetCatalogConfig(**choices)
-    settings = get_settings()
     try:
         options = catalog.unify_options(settings, **config.model_dump())
     except ValueError as exc:
@@ -227,14 +240,15 @@ def cmd_catalog_unify(args: argparse.Namespace) -> int:
         return 0
     from dagster_project.definitions import build_definitions
     from dagster_project.instance import QUIET, ensure_instance
+    from dagster_project.orchestrate import run_tags
 
-    result = build_definitions().resolve_job_def("dataset_catalog_job").execute_in_process(
-        instance=ensure_instance(settings), raise_on_error=False,
+    result = build_definitions(settings).resolve_job_def("dataset_catalog_job").execute_in_process(
+        instance=ensure_instance(settings), raise_on_error=False, tags=run_tags("melodex catalog unify"),
         run_config={**QUIET, "ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}}},
     )
     for event in result.get_asset_materialization_events():
         if "summary" in event.materialization.metadata:
-            console.print(event.materialization.metadata["summary"].value)
+            console.print(event.materialization.metadata["summary"].value.strip("`\n"))
     if args.export and result.success:
         from melodex_ml.catalog.datasets.records import CatalogRecord
         from melodex_ml.catalog.unify import export_json, export_parquet
@@ -249,14 +263,14 @@ def cmd_catalog_unify(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def cmd_ui(args: argparse.Namespace, settings: MelodexSettings) -> int:
     from dagster_project.instance import ensure_instance
-    from melodex_ml.settings import get_settings
 
-    ensure_instance(get_settings())
-    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    ensure_instance(settings)
     # The interpreter running us has dagster installed, whether or not its bin folder is on PATH.
-    os.execv(sys.executable, [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)])
+    # The code server reads the same MELODEX_* environment, so it builds the same settings.
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "dagster_project.definitions", "-p", str(args.port)]
+    os.execve(sys.executable, command, {**os.environ, "DAGSTER_HOME": str(settings.dagster_home)})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,8 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from melodex_ml.models.cache import apply_download_policy
     from melodex_ml.settings import get_settings
 
-    apply_download_policy(get_settings().allow_downloads)
-    return args.func(args)
+    settings = get_settings()  # the one read of MELODEX_*; every command gets it passed down
+    apply_download_policy(settings.allow_downloads)
+    return args.func(args, settings)
 
 
 if __name__ == "__main__":

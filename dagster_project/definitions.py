@@ -1,47 +1,34 @@
+"""The code location: every asset, check, job and sensor, bound to one settings object."""
+
+from __future__ import annotations
+
 import dagster as dg
 
-import melodex_assets.catalog
-import melodex_assets.embeddings
-import melodex_assets.features
-import melodex_assets.inference
-import melodex_assets.models
-import melodex_assets.stems
-from dagster_project.jobs import (
-    dataset_catalog_job,
-    library_scan_job,
-    predict_genres_job,
-    process_scan_batch_job,
-    train_genre_classifier_job,
-)
-from dagster_project.resources import MelodexSettingsResource, MlflowResource, ModelLoaderResource
-from dagster_project.schedules import library_scan_schedule, genre_training_schedule
-from dagster_project.sensors import library_change_sensor, new_genre_model_sensor, scan_batch_sensor
-from melodex_ml.settings import get_settings
+from dagster_project.jobs import JOBS
+from dagster_project.sensors import automation_sensor, build_library_observation_sensor
+from melodex_assets import build_asset_checks, build_assets
+from melodex_assets.resources import MlflowResource, ModelLoaderResource
+from melodex_ml.models.cache import apply_download_policy
+from melodex_ml.settings import MelodexSettings, get_settings
 
 
-def build_definitions() -> dg.Definitions:
-    """Definitions bound to the MELODEX_* environment as it is now."""
-    settings = get_settings()
+def build_definitions(settings: MelodexSettings) -> dg.Definitions:
+    """Definitions for ``settings``; the CLI builds its own from its options, the code server from the environment."""
+    apply_download_policy(settings.allow_downloads)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(
-            [
-                melodex_assets.catalog,
-                melodex_assets.stems,
-                melodex_assets.features,
-                melodex_assets.embeddings,
-                melodex_assets.models,
-                melodex_assets.inference,
-            ]
-        ),
-        jobs=[dataset_catalog_job, library_scan_job, process_scan_batch_job, train_genre_classifier_job, predict_genres_job],
-        schedules=[library_scan_schedule, genre_training_schedule],
-        sensors=[library_change_sensor, scan_batch_sensor, new_genre_model_sensor],
+        assets=build_assets(settings),
+        asset_checks=build_asset_checks(),
+        jobs=JOBS,
+        sensors=[automation_sensor, build_library_observation_sensor(settings)],
         resources={
-            "melodex": MelodexSettingsResource(),
+            "settings": settings,
             "models": ModelLoaderResource(device=settings.device),
-            "tracking": MlflowResource(),
+            "tracking": MlflowResource(experiment=settings.mlflow_experiment),
         },
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded lazily by `dagster dev` / the code server: settings are read from MELODEX_* then."""
+    return build_definitions(get_settings())

@@ -1,8 +1,6 @@
-"""The Dagster instance under MELODEX_HOME: SQLite storage and the concurrency pools."""
+"""The Dagster instance under MELODEX_HOME: SQLite storage, concurrency pools, run monitoring."""
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 import yaml
@@ -29,16 +27,20 @@ def instance_config(settings: MelodexSettings) -> dict:
         },
         # Our pools (duckdb_writer, gpu) admit one step at a time across all runs.
         "concurrency": {"pools": {"default_limit": 1}, "runs": {"max_concurrent_runs": 4}},
+        # The daemon marks runs whose process died (kill -9, OOM) as failed instead of leaving them STARTED.
+        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 60},
+        # A run that crashed (not one whose step failed: steps carry their own RetryPolicy) is relaunched once.
+        "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
         "telemetry": {"enabled": False},
     }
 
 
 def ensure_instance(settings: MelodexSettings) -> dg.DagsterInstance:
-    """Write dagster.yaml once, point DAGSTER_HOME at it and open the instance."""
+    """Write dagster.yaml (ours: rewritten when this code wants another one) and open the instance."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config_path = home / "dagster.yaml"
-    if not config_path.exists():
-        config_path.write_text(yaml.safe_dump(instance_config(settings), sort_keys=False))
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    wanted = yaml.safe_dump(instance_config(settings), sort_keys=False)
+    if not config_path.exists() or config_path.read_text() != wanted:
+        config_path.write_text(wanted)
+    return dg.DagsterInstance.from_config(str(home))

@@ -1,57 +1,42 @@
-"""Sensors: notice library changes, hand new scan batches downstream, re-predict after retraining."""
+"""Sensors: observe the library roots (no run of their own), and evaluate the automation conditions."""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.jobs import library_scan_job, predict_genres_job, process_scan_batch_job
-from melodex_assets.partitions import scan_batches
-from melodex_ml.catalog.fingerprint import library_fingerprint
-from melodex_ml.settings import get_settings
+from melodex_assets.catalog import library_observation
+from melodex_ml.settings import MelodexSettings
 
-_settings = get_settings()
-MAX_ATTEMPTS = 3
+AUTOMATION_TAGS = {"melodex/launched_by": "automation"}
 
 
-@dg.sensor(
-    job=library_scan_job,
-    minimum_interval_seconds=_settings.sensor_interval_seconds,
+def build_library_observation_sensor(settings: MelodexSettings) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="library_observation_sensor",
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def library_observation_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        """Takes the library roots' stat fingerprint every MELODEX_SENSOR_INTERVAL_SECONDS and records
+        an observation of `library_roots` when it changed; the automation sensor then schedules the
+        scan. Launches no run itself."""
+        if context.cursor is None:
+            # Give the automation sensor one interval to take its baseline first: an observation it
+            # has not seen a previous tick for would be swallowed by its initial evaluation.
+            return dg.SensorResult(skip_reason="first tick: waiting for the automation sensor's baseline", cursor="1")
+        observation = library_observation(context.instance, settings)
+        if observation is None:
+            return dg.SkipReason("library unchanged since its last observation")
+        return dg.SensorResult(asset_events=[observation])
+
+    return library_observation_sensor
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "melodex_automation",
+    target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
+    run_tags=AUTOMATION_TAGS,
+    description="Evaluates every asset's automation condition (melodex_assets/automation.py) every 30 s and "
+    "launches the runs they request; `melodex run` evaluates the same conditions in-process.",
 )
-def library_change_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    """Requests a scan when a cheap fingerprint of the roots (names, sizes, mtimes) changes."""
-    fingerprint = library_fingerprint(get_settings().roots)
-    if fingerprint == context.cursor:
-        return dg.SkipReason("library unchanged since the last scan request")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
-
-
-@dg.sensor(job=process_scan_batch_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def scan_batch_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    """One run per scan batch whose features were never materialized; the run loads each
-    model once for all the batch's tracks. A batch whose run failed is tried again, at most
-    MAX_ATTEMPTS times in all (the run key counts the failures, so each attempt happens once)."""
-    done = context.instance.get_materialized_partitions(dg.AssetKey("track_features"))
-    pending = sorted(set(context.instance.get_dynamic_partitions(scan_batches.name)) - done)
-    requests = []
-    for key in pending:
-        failures = context.instance.get_runs_count(
-            dg.RunsFilter(
-                job_name=process_scan_batch_job.name,
-                statuses=[dg.DagsterRunStatus.FAILURE],
-                tags={"dagster/partition": key},
-            )
-        )
-        if failures < MAX_ATTEMPTS:
-            requests.append(dg.RunRequest(run_key=f"{key}#{failures}", partition_key=key))
-    if not requests:
-        return dg.SkipReason("every scan batch has been processed or has failed its attempts")
-    return dg.SensorResult(run_requests=requests)
-
-
-@dg.asset_sensor(
-    asset_key=dg.AssetKey("genre_classifier"), job=predict_genres_job, default_status=dg.DefaultSensorStatus.RUNNING
-)
-def new_genre_model_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """A retrained classifier re-predicts every batch so predictions all come from one model."""
-    keys = context.instance.get_dynamic_partitions(scan_batches.name)
-    for key in keys:
-        yield dg.RunRequest(run_key=f"{key}@{asset_event.run_id}", partition_key=key)

@@ -1,32 +1,48 @@
+"""embeddings: audio-encoder vectors per scan batch, sentence embeddings of the catalog's captions."""
+
 import dagster as dg
 
-from dagster_project.resources import MelodexSettingsResource, ModelLoaderResource
-from melodex_assets.catalog import dataset_catalog
-from melodex_assets.features import track_features
+from melodex_assets.catalog import dataset_catalog, library_tracks
+from melodex_assets.checks import failure_share_check
 from melodex_assets.partitions import scan_batches
+from melodex_assets.resources import ModelLoaderResource
+from melodex_assets.results import stage_events
+from melodex_assets.stems import BATCH_RETRY
+from melodex_ml.settings import MelodexSettings
 
 
-@dg.asset(group_name="embeddings", partitions_def=scan_batches, deps=[track_features], kinds={"pytorch", "hdf5"}, pool="gpu")
+@dg.asset(
+    group_name="embeddings", partitions_def=scan_batches, deps=[library_tracks], kinds={"pytorch", "hdf5"},
+    pool="gpu", output_required=False, retry_policy=BATCH_RETRY,
+)
 def track_embeddings(
-    context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
-) -> dg.MaterializeResult:
-    """Transformer audio-encoder embeddings per segment and per track, one HDF5 file per batch."""
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings], models: ModelLoaderResource
+):
+    """Transformer audio-encoder embeddings per segment and per track (`embeddings/<batch>.h5`).
+    Skipped, not materialized, while no encoder is configured (MELODEX_AUDIO_ENCODER)."""
     from melodex_ml.stages import embeddings
 
-    report = embeddings.embed_batch(
-        melodex.get(), context.partition_key, cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
+    yield from stage_events(
+        context, settings,
+        lambda: embeddings.embed_batch(
+            settings, context.partition_key, cache=models.cache, device=models.device, run_id=context.run.run_id
+        ),
+        extra=models.load_report,
     )
-    return dg.MaterializeResult(metadata={**report.metadata, **models.load_report()})
 
 
-@dg.asset(group_name="embeddings", deps=[dataset_catalog], kinds={"pytorch", "hdf5"}, pool="gpu")
+@dg.asset(group_name="embeddings", deps=[dataset_catalog], kinds={"pytorch", "hdf5"}, pool="gpu", output_required=False)
 def caption_embeddings(
-    context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, models: ModelLoaderResource
-) -> dg.MaterializeResult:
-    """Sentence embeddings of every catalog caption (`embeddings/captions.h5`)."""
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings], models: ModelLoaderResource
+):
+    """Sentence embeddings of every catalog caption (`embeddings/captions.h5`), bundled encoder by default."""
     from melodex_ml.stages import embeddings
 
-    report = embeddings.embed_catalog_captions(
-        melodex.get(), cache=models.cache, device=models.resolved_device, run_id=context.run.run_id
+    yield from stage_events(
+        context, settings,
+        lambda: embeddings.embed_catalog_captions(settings, cache=models.cache, device=models.device, run_id=context.run.run_id),
+        extra=models.load_report,
     )
-    return dg.MaterializeResult(metadata={**report.metadata, **models.load_report()})
+
+
+embeddings_failure_share = failure_share_check(track_embeddings, "embeddings")

@@ -1,20 +1,45 @@
+"""models: classifiers trained on the stored features, tracked and registered in MLflow."""
+
 import dagster as dg
 
-from dagster_project.resources import MelodexSettingsResource, MlflowResource
-from melodex_assets.embeddings import track_embeddings
+from melodex_assets.catalog import dataset_catalog, library_tracks
 from melodex_assets.features import track_features
+from melodex_assets.resources import MlflowResource
+from melodex_assets.results import stage_events
+from melodex_ml.settings import MelodexSettings
 
 
-@dg.asset(group_name="models", deps=[track_features, track_embeddings], kinds={"mlflow", "sklearn"})
+@dg.asset(
+    group_name="models", deps=[track_features, library_tracks, dataset_catalog], kinds={"mlflow", "sklearn"},
+    output_required=False,
+)
 def genre_classifier(
-    context: dg.AssetExecutionContext, melodex: MelodexSettingsResource, tracking: MlflowResource
-) -> dg.MaterializeResult:
-    """A genre classifier on segment descriptors, evaluated on held-out artists, logged and
-    registered in MLflow; the best version carries the `champion` alias."""
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings], tracking: MlflowResource
+):
+    """A genre classifier on segment descriptors (`segment_features`), labels from the tracks'
+    genre tags, scored on the catalog's held-out split; logged and registered in MLflow, the best
+    version carries the `champion` alias. Its data version is the champion: a retrain that does not
+    beat it triggers no re-prediction. Not enough labels: skipped, not materialized."""
     from melodex_ml.stages import genre
 
-    settings = melodex.get()
-    report = genre.train_and_register(
-        settings, start_run=lambda name: tracking.start_run(context, settings, name), run_id=context.run.run_id
+    yield from stage_events(
+        context, settings,
+        lambda: genre.train_and_register(
+            settings, start_run=lambda name: tracking.start_run(context, settings, name), run_id=context.run.run_id
+        ),
     )
-    return dg.MaterializeResult(metadata=report.metadata)
+
+
+@dg.asset_check(asset=genre_classifier, blocking=True)
+def champion_metric_floor(settings: dg.ResourceParam[MelodexSettings]):
+    """The champion's held-out macro F1 reaches MELODEX_MODEL_METRIC_FLOOR. Blocking: inference
+    does not run from a model that failed it."""
+    from melodex_ml import tracking
+
+    score = tracking.champion_metric(settings)
+    return dg.AssetCheckResult(
+        passed=score is not None and score >= settings.model_metric_floor,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"metric": tracking.SELECTION_METRIC, "champion_score": score if score is not None else float("nan"),
+                  "floor": settings.model_metric_floor},
+    )

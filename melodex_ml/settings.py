@@ -28,9 +28,25 @@ class MelodexSettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, description="Tracks per scan-batch partition.")
     segment_seconds: float = Field(default=30.0, gt=0, description="Segment length for per-segment results.")
     workers: int = Field(default=1, ge=1, description="Worker processes for feature extraction.")
-    scan_cron: str = Field(default="0 * * * *", description="Cron schedule of library scans.")
+    scan_cron: str | None = Field(
+        default=None,
+        description="Optional cron of full rescans. Without it a scan runs whenever the library's stat "
+        "fingerprint changes (checked every sensor_interval_seconds), which catches every change a scan would.",
+    )
     train_cron: str = Field(default="0 4 * * *", description="Cron schedule of genre-classifier retraining.")
-    sensor_interval_seconds: int = Field(default=300, ge=30)
+    sensor_interval_seconds: int = Field(
+        default=60, ge=30, description="How often the daemon takes the library's stat fingerprint."
+    )
+    failure_warn_share: float = Field(
+        default=0.2, ge=0, le=1, description="Share of failed tracks in a batch above which its check warns."
+    )
+    model_metric_floor: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Held-out macro F1 the champion model must reach before inference uses it.",
+    )
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="Where `mlflow ui` serves, for links in Dagster metadata."
+    )
     dataset_roots: dict[str, Path] = Field(
         default_factory=dict,
         description='Research dataset folders by name, JSON in the environment: {"fma": "/data/fma", ...}.',

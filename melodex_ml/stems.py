@@ -112,7 +112,7 @@ class StemSeparator:
         shifts: int = 0,
         overlap: float = 0.25,
     ) -> StemSeparator:
-        device = device or resolve_device(settings.device)
+        device = resolve_device(device or settings.device)
         name, repo = settings.demucs_model, settings.demucs_repo
         key = f"demucs:{name}:{repo.resolve() if repo else 'hub'}:{device}"
         model = (cache or process_cache()).get(

@@ -62,6 +62,12 @@ def champion_version(settings: MelodexSettings) -> str | None:
         return None
 
 
+def champion_metric(settings: MelodexSettings) -> float | None:
+    """The champion's held-out selection metric, None when there is no champion."""
+    use_store(settings)
+    return champion_score(MlflowClient(), settings.genre_model_name)
+
+
 def champion_score(client: MlflowClient, name: str) -> float | None:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)

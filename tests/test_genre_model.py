@@ -37,6 +37,7 @@ def synthetic_segments(*, separation: float, seed: int = 0, artists_per_label: i
         labels=np.array(labels),
         track_ids=np.array(tracks),
         groups=np.array(groups),
+        splits=np.full(n, ""),
         segment_index=index,
         start_s=index * 30.0,
         end_s=index * 30.0 + 30.0,
@@ -62,6 +63,15 @@ def test_held_out_split_never_shares_an_artist():
     train, test = _held_out_split(data, GenreTrainingConfig(seed=3))
     assert set(data.groups[train]).isdisjoint(data.groups[test])
     assert train.any() and test.any()
+
+
+def test_the_catalog_split_is_used_when_every_track_has_one():
+    data = synthetic_segments(separation=6.0)
+    held_out = np.array([track.endswith("-0-1") for track in data.track_ids])  # artist 0's second track
+    data = SegmentDataset(**{**vars(data), "splits": np.where(held_out, "test", "train")})
+    train, test = _held_out_split(data, GenreTrainingConfig(seed=3))
+    assert set(data.track_ids[test]) == {f"{label}-0-1" for label in LABELS}
+    assert not (train & test).any() and (train | test).all()
 
 
 def test_a_single_genre_is_not_enough():

@@ -36,6 +36,16 @@ def query(sql: str, *params):
         return con.execute(sql, list(params)).fetchall()
 
 
+def run_all(settings=None, **kwargs):
+    """`melodex run`, in-process: definitions and instance built from the settings of this moment."""
+    from dagster_project.definitions import build_definitions
+    from dagster_project.instance import ensure_instance
+    from dagster_project.orchestrate import materialize_pending
+
+    settings = settings or get_settings()
+    return materialize_pending(build_definitions(settings), ensure_instance(settings), settings, echo=lambda _: None, **kwargs)
+
+
 def documented_queries() -> dict[str, str]:
     text = (Path(__file__).resolve().parent.parent / "sql" / "queries.sql").read_text()
     blocks = re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]
@@ -44,7 +54,6 @@ def documented_queries() -> dict[str, str]:
 
 def test_demo_graph_end_to_end_and_incremental_rescan(library):
     from dagster_project.instance import ensure_instance
-    from dagster_project.runner import materialize_all
 
     root, truth = library
     settings = get_settings()
@@ -54,10 +63,11 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     odd_name = odd_folder / (os.fsdecode(b"\xff, \"q\"") + Path(truth[2].path).suffix)
     shutil.copyfile(root / truth[2].path, odd_name)
     analysed = len(truth) + 1
-    first = materialize_all(echo=lambda _: None)
-    assert first.ok, first.failed_runs
-    assert len(first.processed_batches) == 1 and first.trained
-    assert first.predicted_batches == first.processed_batches
+    first = run_all()
+    assert first.ok, first.failed
+    batches = first.materialized("track_features")
+    assert len(batches) == 1 and first.materialized("genre_classifier") == [None]
+    assert first.materialized("genre_predictions") == batches
 
     # catalog: every generated track is live with its tags; broken files are recorded failures
     live = dict(query("SELECT path, title FROM live_tracks"))
@@ -70,10 +80,15 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert query("SELECT count(*), count(DISTINCT track_id) FROM features") == [(analysed, analysed)]
     assert query("SELECT count(*) FROM failures WHERE stage = 'features'") == [(1,)]
 
-    # stages without offline weights are skipped with the reason, not faked
+    # stages without offline weights are skipped with the reason, not faked, and not materialized
     skipped = dict(query("SELECT stage, detail FROM stage_runs WHERE status = 'skipped'"))
     assert "MELODEX_DEMUCS_REPO" in skipped["stems"]
     assert "MELODEX_AUDIO_ENCODER" in skipped["embeddings"]
+    instance = ensure_instance(settings)
+    for asset, reason in (("track_stems", "MELODEX_DEMUCS_REPO"), ("track_embeddings", "MELODEX_AUDIO_ENCODER")):
+        assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(), asset
+        (observation,) = instance.fetch_observations(dg.AssetKey(asset), limit=5).records
+        assert reason in observation.asset_observation.metadata["skipped"].value
 
     # models: a registered champion with metrics, tagged with its Dagster run
     version = tracking.champion_version(settings)
@@ -86,7 +101,7 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert run.data.tags["dagster.asset"] == "genre_classifier" and run.data.tags["dagster.run_id"]
 
     # inference: one JSONL line per track with features, labels from the library's genres
-    (batch,) = first.processed_batches
+    (batch,) = batches
     lines = (settings.predictions_dir / f"{batch}.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == analysed
@@ -97,11 +112,10 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     captions = read_embeddings(settings.embeddings_dir / "captions.h5")
     assert len(captions) == query("SELECT count(*) FROM dataset_catalog")[0][0] > 0
 
-    # Dagster saw every asset materialize
-    instance = ensure_instance(settings)
+    # Dagster saw every asset that ran materialize
     for asset in ("library_tracks", "dataset_catalog", "caption_embeddings", "genre_classifier"):
         assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None, asset
-    for asset in ("track_stems", "track_features", "track_embeddings", "genre_predictions"):
+    for asset in ("track_features", "genre_predictions"):
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {batch}, asset
 
     # every documented query in sql/queries.sql runs on the store
@@ -113,8 +127,8 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert {row[0] for row in results["catalog_splits"]} == {"library"}
 
     # an unchanged library: nothing to process, nothing duplicated
-    second = materialize_all(echo=lambda _: None)
-    assert second.ok and not second.processed_batches and not second.trained
+    second = run_all()
+    assert second.ok and not second.runs
     assert query("SELECT count(*) FROM features") == [(analysed,)]
 
     # move one file, delete another: the move keeps its id and results, the deletion is retired
@@ -124,8 +138,8 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     (root / "moved").mkdir()
     shutil.move(root / moved.path, root / "moved" / f"renamed{(root / moved.path).suffix}")
     (root / deleted.path).unlink()
-    third = materialize_all(echo=lambda _: None)
-    assert third.ok and not third.processed_batches
+    third = run_all()
+    assert third.ok and not third.materialized("track_features") and third.materialized("library_tracks") == [None]
     assert query("SELECT path FROM live_tracks WHERE track_id = ?", moved_id)[0][0].startswith(str(root / "moved"))
     assert query("SELECT count(*) FROM features WHERE track_id = ?", moved_id) == [(1,)]
     assert query("SELECT count(*) FROM tracks WHERE retired_at IS NOT NULL") == [(1,)]
@@ -135,8 +149,8 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     changed_id = query("SELECT track_id FROM live_tracks WHERE path = ?", str(root / changed.path))[0][0]
     audio, rate = sf.read(root / changed.path)
     sf.write(root / changed.path, audio[: len(audio) // 2], rate)
-    fourth = materialize_all(echo=lambda _: None)
-    assert fourth.ok and len(fourth.processed_batches) == 1
+    fourth = run_all()
+    assert fourth.ok and len(fourth.materialized("track_features")) == 1
     assert query("SELECT duration_s FROM features WHERE track_id = ?", changed_id)[0][0] == pytest.approx(
         changed.duration_s / 2, abs=0.1
     )
@@ -148,35 +162,36 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert query("SELECT count(*) FROM audio_features WHERE track_id = ?", deleted_id) == [(0,)]
 
 
-def test_model_stages_run_through_dagster_with_local_weights(tmp_path, melodex_home, monkeypatch):
-    """With (tiny) local Demucs and encoder weights the stem and embedding assets really run."""
-    from dagster_project.definitions import build_definitions
-    from dagster_project.instance import ensure_instance
-
+def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(tmp_path, melodex_home, monkeypatch):
+    """Offline the model stages skip; once (tiny, local) weights are configured, `melodex run`
+    processes the batches they skipped, and nothing else: no rescan, no recomputed features."""
     root = tmp_path / "library"
     truth = generate_demo_library(root, n_tracks=2, seed=5, duration_range=(20.0, 20.5))
     monkeypatch.setenv("MELODEX_LIBRARY_ROOTS", str(root))
+    offline = run_all()
+    assert offline.ok, offline.failed
+    (batch,) = offline.materialized("track_features")
+    assert not offline.materialized("track_stems") and not offline.materialized("track_embeddings")
+    # two tracks are too few labels: the classifier is skipped too, and inference waits for a model
+    assert not offline.materialized("genre_classifier") and not offline.materialized("genre_predictions")
+
     monkeypatch.setenv("MELODEX_DEMUCS_MODEL", "tiny")
     monkeypatch.setenv("MELODEX_DEMUCS_REPO", str(save_demucs_repo(tmp_path / "demucs", tiny_htdemucs())))
-    monkeypatch.setenv("MELODEX_AUDIO_ENCODER", str(save_tiny_encoder(tmp_path / "encoder")))
+    with_demucs = run_all()
+    assert [(run.partition, run.materialized) for run in with_demucs.runs] == [(batch, ("track_stems",))]
     settings = get_settings()
-    instance = ensure_instance(settings)
-    defs = build_definitions()
-    assert defs.resolve_job_def("library_scan_job").execute_in_process(instance=instance).success
-    (batch,) = instance.get_dynamic_partitions("scan_batches")
-    # the job exactly as scan_batch_sensor launches it
-    result = defs.resolve_job_def("process_scan_batch_job").execute_in_process(instance=instance, partition_key=batch)
-    assert result.success
-    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
-        "track_stems", "track_features", "track_embeddings", "genre_predictions"
-    }
     ids = [row[0] for row in query("SELECT track_id FROM live_tracks ORDER BY track_id")]
+    assert len(ids) == len(truth)
     for track_id in ids:
         assert sorted(p.stem for p in (settings.stems_dir / track_id).glob("*.flac")) == sorted(
             ["drums", "bass", "other", "vocals"]
         )
-    embeddings = read_embeddings(settings.embeddings_dir / f"{batch}.h5")
-    assert sorted(embeddings.track_ids) == ids and len(ids) == len(truth)
-    assert dict(query("SELECT stage, status FROM stage_runs")) == {
-        "scan": "ok", "stems": "ok", "features": "ok", "embeddings": "ok", "inference": "skipped"  # no model yet
-    }
+
+    monkeypatch.setenv("MELODEX_AUDIO_ENCODER", str(save_tiny_encoder(tmp_path / "encoder")))
+    with_encoder = run_all()
+    assert [(run.partition, run.materialized) for run in with_encoder.runs] == [(batch, ("track_embeddings",))]
+    assert sorted(read_embeddings(settings.embeddings_dir / f"{batch}.h5").track_ids) == ids
+    statuses = dict(query("SELECT stage, status FROM stage_runs"))
+    assert statuses["stems"] == statuses["embeddings"] == statuses["features"] == "ok"
+    assert statuses["models"] == "skipped"
+    assert run_all().runs == []

@@ -93,7 +93,7 @@ class AudioEncoder:
         cls, settings: MelodexSettings, *, device: str | None = None, cache: ModelCache | None = None
     ) -> AudioEncoder:
         return cls.load(
-            AudioEncoderConfig.from_settings(settings), device=device or resolve_device(settings.device), cache=cache
+            AudioEncoderConfig.from_settings(settings), device=resolve_device(device or settings.device), cache=cache
         )
 
     @property

@@ -26,7 +26,7 @@ class TextEncoder:
     def load(
         cls, settings: MelodexSettings, *, device: str | None = None, cache: ModelCache | None = None
     ) -> TextEncoder:
-        device = device or resolve_device(settings.device)
+        device = resolve_device(device or settings.device)
         if settings.text_encoder:
             model_id = source = settings.text_encoder
         else:

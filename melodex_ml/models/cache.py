@@ -20,6 +20,10 @@ class ModelUnavailable(RuntimeError):
     """Raised by a loader when a model's weights are not available (offline, not configured)."""
 
 
+class DeviceUnavailable(ModelUnavailable):
+    """The configured device cannot be used here: the model stages skip, the CPU-only ones go on."""
+
+
 def apply_download_policy(allow_downloads: bool) -> None:
     """Unless downloads are allowed, make Hugging Face loaders (and Demucs' hub lookup) offline.
 
@@ -36,7 +40,7 @@ def apply_download_policy(allow_downloads: bool) -> None:
 
 
 def resolve_device(spec: str = "auto") -> str:
-    """Turn ``auto|cpu|cuda[:n]|mps`` into a device string torch accepts."""
+    """Turn ``auto|cpu|cuda[:n]|mps`` into a device string torch accepts; DeviceUnavailable if it is not here."""
     import torch
 
     if spec == "auto":
@@ -45,8 +49,14 @@ def resolve_device(spec: str = "auto") -> str:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return "mps"
         return "cpu"
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {spec!r} requested but CUDA is not available")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(f"MELODEX_DEVICE={spec} but CUDA is not available on this machine (use auto or cpu)")
+        index = int(spec.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise DeviceUnavailable(f"MELODEX_DEVICE={spec} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if spec == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceUnavailable("MELODEX_DEVICE=mps but Apple's MPS backend is not available on this machine")
     return spec
 
 

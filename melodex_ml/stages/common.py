@@ -33,6 +33,20 @@ class StageReport:
     outcome: StageOutcome
     metadata: dict[str, object] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    # What the result holds, as a short hash: equal versions mean downstream has nothing new to read.
+    data_version: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.outcome.status == "skipped"
+
+
+def content_version(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """MD5 of the rows ``query`` returns, in any order: a stable version of a table's content."""
+    row = con.execute(
+        f"SELECT md5(coalesce(string_agg(CAST(r AS VARCHAR), chr(10) ORDER BY CAST(r AS VARCHAR)), '')) FROM ({query}) r"
+    ).fetchone()
+    return str(row[0])
 
 
 def batch_tracks(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[BatchTrack]:
@@ -114,3 +128,22 @@ def decode_samples(path: Path) -> tuple[np.ndarray, int]:
     """The ``load`` callable model stages take: one decode, (channels, n) float32 and its rate."""
     decoded = decode(path)
     return decoded.samples, decoded.sample_rate
+
+
+def stage_counts(settings: MelodexSettings, stage: str, batch_id: str) -> tuple[int, int] | None:
+    """(tracks done, tracks failed) of a stage's latest outcome on a batch, None if it never ran."""
+    with connect(settings.duckdb_path, read_only=True) as con:
+        row = con.execute(
+            "SELECT n_ok, n_failed FROM stage_runs WHERE stage = ? AND batch_id = ?", [stage, batch_id]
+        ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def duplicated_keys(settings: MelodexSettings, key_query: str) -> list[str]:
+    """Keys that ``key_query`` (one column) returns more than once: a write that is not idempotent,
+    or a view serving a track twice, leaves some."""
+    with connect(settings.duckdb_path, read_only=True) as con:
+        rows = con.execute(
+            f"SELECT k FROM ({key_query}) AS q(k) GROUP BY k HAVING count(*) > 1 ORDER BY k"
+        ).fetchall()
+    return [str(row[0]) for row in rows]

@@ -17,7 +17,7 @@ CAPTION_STAGE = "caption_embeddings"
 
 @records_failure(STAGE)
 def embed_batch(
-    settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str, run_id: str | None = None
+    settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str | None = None, run_id: str | None = None
 ) -> StageReport:
     try:
         encoder = AudioEncoder.from_settings(settings, device=device, cache=cache)
@@ -35,7 +35,7 @@ def embed_batch(
     return StageReport(
         outcome,
         {"status": outcome.status, "path": str(path), "tracks": len(result.embeddings),
-         "failed": len(result.failures), "model": encoder.config.model_id, "device": device},
+         "failed": len(result.failures), "model": encoder.config.model_id, "device": encoder.device},
         result.failures,
     )
 
@@ -45,7 +45,7 @@ CAPTIONS_FILE = "captions"
 
 @records_failure(CAPTION_STAGE, partitioned=False)
 def embed_catalog_captions(
-    settings: MelodexSettings, *, cache: ModelCache, device: str, run_id: str | None = None
+    settings: MelodexSettings, *, cache: ModelCache, device: str | None = None, run_id: str | None = None
 ) -> StageReport:
     """Caption text embeddings of every dataset_catalog record (id order), for text-to-audio models."""
     try:

@@ -7,10 +7,15 @@ from dataclasses import asdict
 from melodex_ml.bookkeeping import StageOutcome
 from melodex_ml.catalog.scan import format_scan_summary, scan_library
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.stages.common import StageReport, finish_stage
+from melodex_ml.stages.common import StageReport, content_version, finish_stage
 from melodex_ml.store import connect
 
 STAGE = "scan"
+# What downstream stages read of a track: a rescan that changes none of it is no new data.
+TRACK_CONTENT = (
+    "SELECT track_id, path, audio_hash, duration_s, title, artist, album, album_artist, genres, year, "
+    "track_number, disc_number FROM live_tracks"
+)
 
 
 def scan_and_batch(settings: MelodexSettings, *, run_id: str | None = None) -> StageReport:
@@ -23,8 +28,11 @@ def scan_and_batch(settings: MelodexSettings, *, run_id: str | None = None) -> S
         outcome = StageOutcome.of(STAGE, "", n_ok=counts["seen"] - counts["failed"], n_failed=counts["failed"],
                                   detail=result.scan_id)
         finish_stage(settings, outcome, [], [], run_id=run_id, con=con)
+        version = content_version(con, TRACK_CONTENT)
+        live = con.execute("SELECT count(*) FROM live_tracks").fetchone()[0]
     return StageReport(
         outcome,
         {**counts, "scan_id": result.scan_id, "batch_ids": list(result.batch_ids), "known_batch_ids": known_batches,
-         "duration_s": round(result.duration_s, 3), "summary": format_scan_summary(result)},
+         "duration_s": round(result.duration_s, 3), "summary": format_scan_summary(result), "row_count": live},
+        data_version=version,
     )

@@ -13,7 +13,7 @@ STAGE = "stems"
 
 @records_failure(STAGE)
 def separate_batch(
-    settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str, run_id: str | None = None
+    settings: MelodexSettings, batch_id: str, *, cache: ModelCache, device: str | None = None, run_id: str | None = None
 ) -> StageReport:
     try:
         separator = StemSeparator.load(settings, cache=cache, device=device)
@@ -24,11 +24,11 @@ def separate_batch(
         separator, [(t.track_id, t.path) for t in tracks], settings.stems_dir, load=decode_samples
     )
     outcome = StageOutcome.of(STAGE, batch_id, n_ok=len(result.written), n_failed=len(result.failures),
-                              detail=f"{settings.demucs_model} on {device}")
+                              detail=f"{settings.demucs_model} on {separator.device}")
     finish_stage(settings, outcome, [t.track_id for t in tracks], result.failures, run_id=run_id)
     return StageReport(
         outcome,
         {"status": outcome.status, "tracks": len(result.written), "failed": len(result.failures),
-         "stems_dir": str(settings.stems_dir), "model": settings.demucs_model, "device": device},
+         "stems_dir": str(settings.stems_dir), "model": settings.demucs_model, "device": separator.device},
         result.failures,
     )

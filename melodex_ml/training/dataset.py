@@ -19,6 +19,7 @@ class SegmentDataset:
     labels: np.ndarray  # (n_segments,) str, empty strings when unlabeled
     track_ids: np.ndarray  # (n_segments,) str
     groups: np.ndarray  # (n_segments,) str: artist, or the track when the artist is unknown
+    splits: np.ndarray  # (n_segments,) str: the track's dataset_catalog split (train|val|test), '' if not catalogued
     segment_index: np.ndarray
     start_s: np.ndarray
     end_s: np.ndarray
@@ -32,7 +33,7 @@ class SegmentDataset:
     def subset(self, mask: np.ndarray) -> SegmentDataset:
         return SegmentDataset(
             self.features[mask], self.feature_names, self.labels[mask], self.track_ids[mask],
-            self.groups[mask], self.segment_index[mask], self.start_s[mask], self.end_s[mask],
+            self.groups[mask], self.splits[mask], self.segment_index[mask], self.start_s[mask], self.end_s[mask],
         )
 
 
@@ -67,16 +68,19 @@ def expand_descriptor_columns(frame: pd.DataFrame, names: list[str] | None = Non
 def load_segment_dataset(
     con: duckdb.DuckDBPyConnection, *, track_ids: list[str] | None = None, feature_names: list[str] | None = None
 ) -> SegmentDataset:
-    """Segments of live tracks with their first genre tag as label (may be empty)."""
+    """Segments of live tracks with their first genre tag as label (may be empty) and the split
+    the unified catalog gave the track (so every model is scored on the catalog's held-out tracks)."""
     where = "WHERE s.track_id IN (SELECT UNNEST(?))" if track_ids is not None else ""
     params = [track_ids] if track_ids is not None else []
     frame = con.execute(
         f"""
         SELECT s.*,
                coalesce(lower(trim(t.genres[1])), '') AS _label,
-               coalesce(nullif(t.artist, ''), s.track_id) AS _group
+               coalesce(nullif(t.artist, ''), s.track_id) AS _group,
+               coalesce(c.split, '') AS _split
         FROM segment_features s
         JOIN live_tracks t USING (track_id)
+        LEFT JOIN dataset_catalog c ON c.dataset = 'library' AND c.source_id = s.track_id
         {where}
         ORDER BY s.track_id, s.segment_index
         """,
@@ -84,6 +88,7 @@ def load_segment_dataset(
     ).df()
     labels = frame.pop("_label").to_numpy(dtype=str)
     groups = frame.pop("_group").to_numpy(dtype=str)
+    splits = frame.pop("_split").to_numpy(dtype=str)
     matrix, names = expand_descriptor_columns(frame, feature_names)
     return SegmentDataset(
         features=matrix,
@@ -91,6 +96,7 @@ def load_segment_dataset(
         labels=labels,
         track_ids=frame["track_id"].to_numpy(dtype=str),
         groups=groups,
+        splits=splits,
         segment_index=frame["segment_index"].to_numpy(dtype=np.int64),
         start_s=frame["start_s"].to_numpy(dtype=np.float64),
         end_s=frame["end_s"].to_numpy(dtype=np.float64),

@@ -59,8 +59,18 @@ def track_probabilities(
     return unique, sums / counts
 
 
+HELD_OUT_SPLITS = ("val", "test")
+
+
 def _held_out_split(data: SegmentDataset, config: GenreTrainingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out whole artists (or whole tracks when unknown) so segments never leak across."""
+    """The catalog's val+test tracks when every track has a catalog split (the catalog's splits are
+    group-aware and checked for leaks); otherwise hold out whole artists (or whole tracks when
+    unknown) here, so segments never leak across."""
+    if len(data) and (data.splits != "").all():
+        test_mask = np.isin(data.splits, HELD_OUT_SPLITS)
+        if not test_mask.any() or test_mask.all():
+            raise NotEnoughData("the catalog's split leaves no labeled track on one side (train, or val+test)")
+        return ~test_mask, test_mask
     track_ids, first = np.unique(data.track_ids, return_index=True)
     track_labels, track_groups = data.labels[first], data.groups[first]
     n_groups = len(np.unique(track_groups))

@@ -1,4 +1,8 @@
-"""Dagster resources: settings, cached model loading on the right device, and MLflow."""
+"""Resources the assets use: cached model loading on the right device, and MLflow.
+
+The settings object itself is a plain resource (``settings: dg.ResourceParam[MelodexSettings]``):
+it is read once per process by whoever builds the Definitions and passed down from there.
+"""
 
 from __future__ import annotations
 
@@ -9,48 +13,34 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from melodex_ml.models.cache import ModelCache, apply_download_policy, process_cache, resolve_device
-from melodex_ml.settings import MelodexSettings, get_settings
-
-
-class MelodexSettingsResource(dg.ConfigurableResource):
-    """The typed settings object; fields left empty come from MELODEX_* variables."""
-
-    home: str | None = None
-    library_roots: list[str] | None = None
-    device: str | None = None
-
-    def get(self) -> MelodexSettings:
-        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
-        return get_settings().with_overrides(**overrides) if overrides else get_settings()
+from melodex_ml.models.cache import DeviceUnavailable, ModelCache, process_cache, resolve_device
+from melodex_ml.settings import MelodexSettings
 
 
 class ModelLoaderResource(dg.ConfigurableResource):
-    """Loads each model once per process on the chosen device and frees it at teardown.
+    """Loads each model once per process and frees it at teardown; ``device`` is the MELODEX_DEVICE spec.
 
-    Assets that use it also share the ``gpu`` concurrency pool, so two never fill one card.
+    Assets that use it also share the ``gpu`` concurrency pool, so two never fill one card. The
+    spec is resolved by the model stages themselves: a device that cannot be used here (``cuda``
+    on a machine without CUDA) skips those stages with that reason while the CPU-only ones go on.
     """
 
     device: str = "auto"
-    _device: str = PrivateAttr(default="cpu")
     _cache: ModelCache = PrivateAttr(default_factory=process_cache)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        apply_download_policy(get_settings().allow_downloads)
-        self._device = resolve_device(self.device)
         self._cache = process_cache()
         if context.log:
-            context.log.info(f"models will run on {self._device}")
+            try:
+                context.log.info(f"models will run on {resolve_device(self.device)}")
+            except DeviceUnavailable as exc:
+                context.log.warning(f"{exc}; model stages will be skipped")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if context.log and self._cache.load_seconds:
             loads = ", ".join(f"{k}: {v:.2f}s" for k, v in self._cache.load_seconds.items())
             context.log.info(f"model load times: {loads}")
         self._cache.clear()
-
-    @property
-    def resolved_device(self) -> str:
-        return self._device
 
     @property
     def cache(self) -> ModelCache:

@@ -1,0 +1,146 @@
+"""`melodex run`: evaluate the assets' automation conditions in-process and execute what they request.
+
+This module makes no decision of its own: what runs, and when, is the AutomationCondition of each
+asset (melodex_assets/automation.py), evaluated with Dagster's own evaluator against the instance
+under MELODEX_HOME, exactly as the daemon's automation sensor does under `melodex ui`. Each tick's
+requests are executed as runs (one per scan batch, unpartitioned assets first), then the conditions
+are evaluated again, until nothing is requested. The evaluation cursor is kept in the instance, so
+consecutive `melodex run`s continue one history, as the daemon's ticks do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
+from dagster_shared.serdes import deserialize_value, serialize_value
+
+from dagster_project.instance import QUIET
+from melodex_assets.catalog import library_observation
+from melodex_ml.settings import MelodexSettings
+
+CURSOR_KEY = "melodex/automation_cursor"
+# Each tick requests what became ready; a library goes scan -> catalog and batches -> training ->
+# predictions in about five. The cap only guards against a condition that never settles.
+MAX_TICKS = 30
+LAUNCHED_BY = "melodex/launched_by"
+
+
+@dataclass(frozen=True)
+class ExecutedRun:
+    partition: str | None
+    assets: tuple[str, ...]  # requested
+    run_id: str
+    success: bool
+    materialized: tuple[str, ...] = ()  # a skipped stage is requested but not materialized
+
+    @property
+    def label(self) -> str:
+        where = f"batch {self.partition}" if self.partition else "library"
+        return f"{where}: {', '.join(self.assets)}"
+
+
+@dataclass
+class RunSummary:
+    runs: list[ExecutedRun] = field(default_factory=list)
+    ticks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(run.success for run in self.runs)
+
+    @property
+    def failed(self) -> list[ExecutedRun]:
+        return [run for run in self.runs if not run.success]
+
+    def materialized(self, asset: str) -> list[str | None]:
+        """Partitions (None: unpartitioned) of ``asset`` materialized by the runs of this summary."""
+        return [run.partition for run in self.runs if asset in run.materialized]
+
+
+def load_cursor(instance: dg.DagsterInstance) -> AssetDaemonCursor | None:
+    stored = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
+    return deserialize_value(stored, AssetDaemonCursor) if stored else None
+
+
+def save_cursor(instance: dg.DagsterInstance, cursor: AssetDaemonCursor) -> None:
+    instance.run_storage.set_cursor_values({CURSOR_KEY: serialize_value(cursor)})
+
+
+def requests_by_partition(result: dg.EvaluateAutomationConditionsResult, defs: dg.Definitions) -> list[tuple[str | None, list[dg.AssetKey]]]:
+    """What one evaluation requested, as runs: unpartitioned assets first, then one run per batch."""
+    by_partition: dict[str | None, list[dg.AssetKey]] = defaultdict(list)
+    for spec in defs.resolve_all_asset_specs():
+        for partition in result.get_requested_partitions(spec.key):
+            by_partition[partition].append(spec.key)
+    return sorted(by_partition.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+
+
+def run_tags(launched_by: str) -> dict[str, str]:
+    # pid and host let a later start tell a run whose process died from one still going.
+    return {LAUNCHED_BY: launched_by, "melodex/pid": str(os.getpid()), "melodex/host": socket.gethostname()}
+
+
+def materialize_pending(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    settings: MelodexSettings,
+    *,
+    launched_by: str = "melodex run",
+    retrain: bool = False,
+    echo: Callable[[str], None] = print,
+) -> RunSummary:
+    """Observe the library, then run whatever the automation conditions request, tick after tick.
+
+    ``retrain`` additionally materializes ``genre_classifier`` once everything else has settled: the
+    user asked for it; what follows (re-predicting on a new champion) is the conditions' business.
+    """
+    summary = RunSummary()
+    job = defs.resolve_implicit_global_asset_job_def()
+    cursor = load_cursor(instance)
+    if cursor is None:
+        # A first evaluation only takes the baseline (Dagster's initial evaluation requests nothing),
+        # so it must happen before the first observation of the library, or that change is lost.
+        cursor = dg.evaluate_automation_conditions(defs, instance).cursor
+        save_cursor(instance, cursor)
+    observation = library_observation(instance, settings)
+    if observation is not None:
+        instance.report_runless_asset_event(observation)
+
+    def execute(partition: str | None, keys: Sequence[dg.AssetKey]) -> None:
+        names = tuple(key.to_user_string() for key in keys)
+        echo(f"▶ {ExecutedRun(partition, names, '', True).label}")
+        result = job.execute_in_process(
+            instance=instance, asset_selection=list(keys), partition_key=partition,
+            raise_on_error=False, run_config=QUIET, tags=run_tags(launched_by),
+        )
+        done = tuple(event.asset_key.to_user_string() for event in result.get_asset_materialization_events())
+        run = ExecutedRun(partition, names, result.run_id, result.success, done)
+        summary.runs.append(run)
+        if not run.success:
+            echo(f"✗ {run.label} failed: run {run.run_id} (melodex status, or the run in the Dagster UI)")
+
+    def drain() -> None:
+        nonlocal cursor
+        for _ in range(MAX_TICKS):
+            result = dg.evaluate_automation_conditions(defs, instance, cursor=cursor)
+            cursor = result.cursor
+            save_cursor(instance, cursor)
+            summary.ticks += 1
+            requests = requests_by_partition(result, defs)
+            if not requests:
+                return
+            for partition, keys in requests:
+                execute(partition, keys)
+        echo(f"! stopped after {MAX_TICKS} evaluations that each requested work; run again to continue")
+
+    drain()
+    if retrain:
+        execute(None, [dg.AssetKey("genre_classifier")])
+        drain()
+    return summary
