@@ -32,8 +32,11 @@ from melodex_ml.settings import MelodexSettings
 
 AC = dg.AutomationCondition
 
-# A dependency that was materialized or observed since the last evaluation with another data version.
-NEW_UPSTREAM_DATA = AC.any_deps_match(AC.newly_updated() & AC.data_version_changed()).with_label("new upstream data")
+# A dependency that was materialized or observed since the last evaluation with another data version,
+# by a run that did not also compute the target (features and predictions of a batch share a run).
+NEW_UPSTREAM_DATA = AC.any_deps_match(
+    AC.newly_updated() & AC.data_version_changed() & ~AC.executed_with_root_target()
+).with_label("new upstream data")
 # "Since last handled" resets on a request only, not on the target's own update: inputs that land
 # while the target is running (new features during a training, a new champion while a batch is
 # being predicted) must still trigger it once it is done.
@@ -78,7 +81,7 @@ def on_new_batch_or_champion() -> dg.AutomationCondition:
     # Tracks are read for their paths only: a move or retag does not re-predict the whole library.
     new_inputs = NEW_UPSTREAM_DATA.ignore(dg.AssetSelection.assets("library_tracks"))
     return (
-        (AC.missing().newly_true() | new_inputs).since(REQUESTED)
+        (AC.missing().newly_true().since_last_handled() | new_inputs.since(REQUESTED))
         & ~AC.any_deps_missing()
         & ~AC.any_deps_match(AC.will_be_requested() | AC.in_progress()).allow(model).with_label("model being trained")
         & ~AC.in_progress()

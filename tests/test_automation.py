@@ -213,3 +213,39 @@ def test_a_fresh_daemon_after_a_finished_run_requests_nothing(tmp_path):
     (event,) = third.asset_events
     instance.report_runless_asset_event(event)
     assert tick() == {"library_tracks": {None}}
+
+
+def test_an_input_computed_in_the_same_run_does_not_trigger_the_asset_again(tmp_path):
+    """Features and predictions of a batch run together; the features' new data version must not
+    re-request the predictions once that run ends (the daemon's ticks see the run finish later)."""
+    from melodex_assets.automation import on_new_batch, on_new_batch_or_champion
+
+    @dg.asset(partitions_def=scan_batches, automation_condition=on_new_batch())
+    def track_features(): ...
+
+    @dg.asset
+    def genre_classifier(): ...
+
+    @dg.asset(partitions_def=scan_batches, deps=[track_features, genre_classifier],
+              automation_condition=on_new_batch_or_champion())
+    def genre_predictions(): ...
+
+    instance = dg.DagsterInstance.ephemeral()
+    defs = dg.Definitions(assets=[track_features, genre_classifier, genre_predictions])
+    tick = Ticks(defs, instance)
+    assert dg.materialize([genre_classifier], instance=instance).success
+    assert tick() == {}
+    instance.add_dynamic_partitions(scan_batches.name, ["b1"])
+    assert tick() == {"track_features": {"b1"}, "genre_predictions": {"b1"}}  # one run, as the daemon groups them
+    assert tick() == {}  # that run is still going
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def run(*assets):  # as the daemon and `melodex run` launch them: a run that names its assets
+        keys = [asset.key for asset in assets]
+        assert job.execute_in_process(instance=instance, asset_selection=keys, partition_key="b1").success
+
+    run(track_features, genre_predictions)
+    assert tick() == {}
+    # features recomputed on their own (a new extractor, by hand) do re-predict the batch
+    run(track_features)
+    assert tick() == {"genre_predictions": {"b1"}}
