@@ -86,7 +86,7 @@ def connect(
         if not read_only:
             apply_migrations(con)
         yield con
-    except (duckdb.IOException, duckdb.FatalException) as exc:
+    except duckdb.Error as exc:  # IO, Transaction or Fatal errors that say "No space left on device"
         translated = storage_error(exc, path.parent)
         if translated is None:
             raise

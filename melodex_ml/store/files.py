@@ -92,7 +92,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
             raise translated from exc
         raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if os.path.lexists(tmp):  # unlink raises EROFS on a read-only mount even for a missing file
+            tmp.unlink()
 
 
 def _flush_to_disk(path: Path) -> None:
