@@ -12,8 +12,11 @@ wait in :func:`melodex_ml.store.connect`); threads of one process are serialised
 
 To change the schema, add a file with a higher number -- never edit an applied one (its checksum
 is recorded; a changed file is logged as a warning and not re-applied). A changed view is a new
-migration with ``CREATE OR REPLACE VIEW``. Migrations up to 030 predate ``schema_version`` and
-are idempotent (``IF NOT EXISTS``), so a store made before it adopts them without harm.
+migration with ``CREATE OR REPLACE VIEW``; a view documented in its own file under ``sql/`` (like
+``audio_features_view.sql``) is linked from ``sql/ddl/``, and after an edit its link is renamed
+to the next free number. A number whose file is gone is simply never applied again. Migrations
+up to 030 predate ``schema_version`` and are idempotent (``IF NOT EXISTS``), so a store made
+before it adopts them without harm.
 """
 
 from __future__ import annotations
