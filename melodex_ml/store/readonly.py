@@ -4,9 +4,9 @@ Two independent walls:
 
 1. DuckDB's own parser classifies every statement before any runs (``duckdb.extract_statements``):
    only queries pass -- SELECT in all its forms (WITH, FROM-first, VALUES, DESCRIBE, SHOW,
-   SUMMARIZE, PIVOT is not one) and EXPLAIN [ANALYZE] of such a query. COPY, EXPORT, ATTACH,
-   INSTALL/LOAD, SET, PRAGMA, CALL, CREATE, INSERT, ... are refused, and so is the whole input
-   when any one statement is.
+   SUMMARIZE) and EXPLAIN [ANALYZE] of such a query. COPY, EXPORT, ATTACH, INSTALL/LOAD, SET,
+   PRAGMA, CALL, CREATE, INSERT, PIVOT (it creates types), ... are refused, and so is the whole
+   input when any one statement is, before any of it runs.
 2. The query runs on a read-only connection with external access off and the configuration
    locked: the only files it can open are the store itself and the folders given as
    ``readable_dirs`` (the JSONL predictions behind view ``genre_predictions``), so neither
