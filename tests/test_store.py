@@ -121,9 +121,8 @@ def test_a_store_made_before_schema_version_adopts_the_migrations_and_keeps_its_
         assert con.execute("SELECT stage, status, pid FROM stage_runs").fetchall() == [("features", "ok", None)]
 
 
-def _first_open(path: str, start_at: float, tag: str) -> None:
-    while time.time() < start_at:
-        time.sleep(0.001)
+def _first_open(path: str, barrier, tag: str) -> None:
+    barrier.wait(120)  # both interpreters have imported duckdb: now at once
     with connect(path) as con:
         record_stage(con, StageOutcome(tag, "", "ok"))
 
@@ -131,8 +130,8 @@ def _first_open(path: str, start_at: float, tag: str) -> None:
 def test_two_processes_opening_a_fresh_store_at_once_both_succeed(tmp_path):
     path = str(tmp_path / "fresh.duckdb")
     ctx = mp.get_context("spawn")
-    start_at = time.time() + 8  # after both interpreters have imported duckdb
-    procs = [ctx.Process(target=_first_open, args=(path, start_at, f"p{i}")) for i in range(2)]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_first_open, args=(path, barrier, f"p{i}")) for i in range(2)]
     for p in procs:
         p.start()
     for p in procs:

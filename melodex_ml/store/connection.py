@@ -80,8 +80,11 @@ def connect(
         ensure_folder(path.parent)
     try:
         con = _open_reader(path, config or {}, timeout_s) if read_only else _open(path, False, config or {}, timeout_s)
-    except duckdb.IOException as exc:
-        raise (storage_error(exc, path.parent) or exc) from exc
+    except duckdb.IOException as exc:  # a read-only or full home fails at open already
+        translated = storage_error(exc, path.parent)
+        if translated is None:
+            raise
+        raise translated from exc
     try:
         if not read_only:
             apply_migrations(con)

@@ -68,7 +68,10 @@ def ensure_folder(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise (storage_error(exc, folder) or exc) from exc
+        translated = storage_error(exc, folder)
+        if translated is None:
+            raise
+        raise translated from exc
     return folder
 
 
