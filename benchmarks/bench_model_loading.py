@@ -2,7 +2,7 @@
 
     python benchmarks/bench_model_loading.py [--files 50] [--heads 5] [--megabytes 16]
 
-Real heads cannot be downloaded here, so the heads are toy graphs (melodex_ml.features.toy_heads)
+Real heads cannot be downloaded here, so the heads are toy graphs (tests/toy_heads.py)
 padded with unused weights to a realistic file size (Essentia's EffNet-Discogs heads and
 embedding model are 1-18 MB). Both runs extract the same files with the same heads: the
 cached run builds one FeatureExtractor (heads loaded through process_cache()), the per-file
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,8 +34,11 @@ def main() -> None:
 
     import soundfile as sf
 
+    # The toy heads are a test fixture (they need dev-only tensorboard), not part of the package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from toy_heads import write_toy_head
+
     from melodex_ml.features import ExtractorConfig, FeatureExtractor
-    from melodex_ml.features.toy_heads import write_toy_head
     from melodex_ml.models.cache import ModelCache
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ import torch
 from melodex_ml.bookkeeping import Failure
 from melodex_ml.models.cache import ModelCache, ModelUnavailable, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings
+from melodex_ml.store import StorageError, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -176,18 +177,13 @@ def write_stems(track_id: str, stems: dict[str, np.ndarray], sample_rate: int, o
     if not track_id or track_id in {".", ".."} or "/" in track_id or os.sep in track_id:
         raise ValueError(f"track id {track_id!r} cannot be used as a folder name")
     folder = Path(out_dir) / track_id
-    folder.mkdir(parents=True, exist_ok=True)
     return [_write_flac_atomically(folder / f"{stem}.flac", audio, sample_rate) for stem, audio in stems.items()]
 
 
 def _write_flac_atomically(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         # soundfile wants (frames, channels); clip because integer FLAC cannot hold |x| > 1.
         sf.write(tmp, np.clip(np.atleast_2d(audio), -1.0, 1.0).T, sample_rate, format="FLAC", subtype=FLAC_SUBTYPE)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -207,6 +203,8 @@ def separate_tracks(
             samples, sample_rate = load(path)
             stems = separator.separate(samples, sample_rate)
             result.written[track_id] = write_stems(track_id, stems, separator.sample_rate, out_dir)
+        except StorageError:
+            raise  # a full disk or read-only home fails every track: stop instead of recording each
         except Exception as exc:
             log.warning("stems failed for %s (%s): %s", track_id, path, exc)
             result.failures.append(Failure.from_exception(STAGE, track_id, exc, path))

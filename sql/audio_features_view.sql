@@ -1,6 +1,7 @@
 -- audio_features: the fields Spotify's audio-features endpoint used to serve, from what Melodex
--- measures itself. Applied on every writer connect through sql/ddl/021_audio_features_view.sql
--- (a link to this file). A field is NULL where it cannot be derived honestly: no number here is
+-- measures itself. Applied once per store as the migration sql/ddl/041_audio_features_view.sql
+-- (a link to this file); after changing the view, give the link the next free number so every
+-- store applies it again. A field is NULL where it cannot be derived honestly: no number here is
 -- a guess dressed up as Spotify's.
 --
 --   field              source                                                   Spotify's definition

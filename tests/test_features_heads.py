@@ -11,7 +11,7 @@ from test_features_signals import SR, music, write
 from melodex_ml.features import HEADS_TABLE, ExtractorConfig, FeatureExtractor
 from melodex_ml.features.batch import shared_extractor
 from melodex_ml.features.heads import HeadRunner, discover_heads
-from melodex_ml.features.toy_heads import write_toy_head
+from toy_heads import write_toy_head
 from melodex_ml.models.cache import ModelCache, process_cache
 from melodex_ml.store import connect, replace_rows
 

@@ -22,6 +22,9 @@ tracks by audio hash:
 (and if its audio turns up under a root, as when a root is relocated, it has *moved*). What
 the scan could not look at retires nothing: a root that is missing (an unmounted drive) or
 unreadable, an unreadable folder, a file that cannot be stat'ed -- their tracks stay as they were.
+Nor does a root that exists but holds no audio file while the store knows live tracks under it:
+an empty mount point is what an unmounted NAS share looks like, not a deleted library (failure
+``EmptyRoot``, scope ``root``). To really empty a root, drop it from the configured roots.
 
 Duplicates (the same audio at several paths at once) are separate tracks, one row and one
 ``track_id`` per path, sharing ``audio_hash``; view ``duplicate_audio`` lists them. Moves
@@ -56,16 +59,16 @@ import stat
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from melodex_ml.catalog.identity import AudioDigest, TruncatedAudio, audio_digest, derive_track_id
 from melodex_ml.catalog.tags import METADATA_COLUMNS, AudioMetadata, CorruptAudio, InvalidAudio, read_metadata
+from melodex_ml.store import insert_rows, transaction
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +234,7 @@ def scan_library(
     listing = list_audio_files(normalize_roots(roots))
     with open_store() as con:
         live = _load_live_tracks(con)
+    keep_empty_roots(listing, live)
     unchanged_ids, dirty = split_by_stat(listing.files, live)
     reads, read_failures = read_files(dirty, progress=progress)
     with open_store() as con:
@@ -264,7 +268,7 @@ def _record_scan(con, listing, live, unchanged_ids, reads, read_failures, batch_
     scan_id = _next_ids(con, "scan_history", "scan_id", f"scan-{stamp}", 1, width=2)[0]
     batch_ids = _next_ids(con, "track_batches", "batch_id", stamp, len(chunks), width=4)
 
-    with _transaction(con):
+    with transaction(con):
         _replace_tracks(con, rows)
         _update_ids(con, "UPDATE tracks SET last_seen_at = ? WHERE track_id IN (SELECT unnest(?))", now, unchanged_ids)
         _update_ids(con, "UPDATE tracks SET retired_at = ? WHERE track_id IN (SELECT unnest(?))", now, retired_ids)
@@ -273,10 +277,10 @@ def _record_scan(con, listing, live, unchanged_ids, reads, read_failures, batch_
             for batch_id, chunk in zip(batch_ids, chunks)
             for row in chunk
         ]
-        _insert(con, "track_batches", batch_rows)
+        insert_rows(con, "track_batches", batch_rows)
         _replace_failures(con, listing.roots, failures, now)
         result = ScanResult(scan_id, listing.roots, counts, batch_ids, failures, time.perf_counter() - clock)
-        _insert(con, "scan_history", [_history_row(result, now)])
+        insert_rows(con, "scan_history", [_history_row(result, now)])
     log.info("%s", format_scan_summary(result))
     return result
 
@@ -358,6 +362,29 @@ def list_audio_files(roots: Sequence[str]) -> Listing:
             visited.add((info.st_dev, info.st_ino))
         _list_folder(folder, root, listing, visited, real_dirs, linked_dirs)
     return listing
+
+
+def keep_empty_roots(listing: Listing, live: dict[str, StoredTrack]) -> None:
+    """Treat a root with no audio file listed as unseen when the store knows live tracks under it."""
+    listed = Counter(file.root for file in listing.files)
+    for root in listing.roots:
+        if listed[root] or root in listing.unlisted:
+            continue
+        known = sum(_is_within(path, root) for path in live)
+        if not known:
+            continue  # a new, still empty root: nothing to protect
+        listing.unlisted.append(root)
+        listing.failures.append(
+            ScanFailure(
+                display_path(root),
+                "EmptyRoot",
+                f"library root holds no audio file, but {known} live track(s) were found under it before "
+                "(an unmounted drive or network share?); its tracks are kept as they were. "
+                "If the library really is empty, remove the root from MELODEX_LIBRARY_ROOTS",
+                "root",
+            )
+        )
+        log.warning("library root %s is empty but %d tracks are known under it: retiring none", root, known)
 
 
 def _list_folder(folder, root, listing: Listing, visited, real_dirs, linked_dirs) -> None:
@@ -659,33 +686,10 @@ def _history_row(result: ScanResult, now: datetime) -> dict[str, object]:
     }
 
 
-def _insert(con, table: str, rows: list[dict[str, object]]) -> None:
-    if not rows:
-        return
-    # The table's own Arrow schema types columns that are NULL in every row.
-    schema = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
-    con.register("_scan_rows", pa.Table.from_pylist(rows, schema=schema))
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _scan_rows")
-    finally:
-        con.unregister("_scan_rows")
-
-
 def _replace_tracks(con, rows: list[dict[str, object]]) -> None:
     if rows:
         con.execute("DELETE FROM tracks WHERE track_id IN (SELECT unnest(?))", [[row["track_id"] for row in rows]])
-        _insert(con, "tracks", rows)
-
-
-@contextmanager
-def _transaction(con) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+        insert_rows(con, "tracks", rows)
 
 
 def _update_ids(con, sql: str, now: datetime, track_ids: list[str]) -> None:
@@ -701,7 +705,7 @@ def _replace_failures(con, roots: list[str], failures: list[ScanFailure], now: d
         "WHERE failures.item = r.root OR starts_with(failures.item, rtrim(r.root, '/') || '/'))",
         [shown_roots],
     )
-    _insert(con, "failures", [failure.as_failure_row(now) for failure in failures])
+    insert_rows(con, "failures", [failure.as_failure_row(now) for failure in failures])
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -25,6 +25,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from melodex_ml.store.files import atomic_path
+
 AttrValue = str | int | float | bool
 
 
@@ -101,11 +103,8 @@ def write_embeddings(
         raise ValueError(f"embeddings of {name} have different shapes: {sorted(shapes)}")
     shape = shapes.pop() if shapes else (0,)
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.h5"
-    tmp = path.with_name(f"{path.name}.tmp")
-    try:
+    path = Path(out_dir) / f"{name}.h5"
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("track_ids", data=ids, dtype=h5py.string_dtype("utf-8"))
             track = np.stack([e.track for e in embeddings]) if embeddings else np.zeros((0, *shape))
@@ -133,9 +132,6 @@ def write_embeddings(
                     "melodex_version": _melodex_version(),
                 }
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -7,13 +7,13 @@ per-segment probabilities with start/end times and a global prediction averaged 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from melodex_ml.store.files import atomic_path
 from melodex_ml.tracking import LoadedGenreModel
 from melodex_ml.training.dataset import SegmentDataset
 from melodex_ml.training.genre import track_probabilities
@@ -87,15 +87,12 @@ def predict_segments(
 
 
 def write_jsonl(predictions: Iterable[TrackPrediction], path: Path) -> int:
-    """Write atomically: a crash leaves the previous file, never half a partition."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Write atomically: a crash or a full disk leaves the previous file, never half a partition."""
     count = 0
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for prediction in predictions:
             handle.write(json.dumps(asdict(prediction), ensure_ascii=False) + "\n")
             count += 1
-    os.replace(tmp, path)
     return count
 
 

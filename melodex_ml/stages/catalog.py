@@ -32,8 +32,8 @@ def unify_options(settings: MelodexSettings, **choices: object) -> UnifyOptions:
 def build_dataset_catalog(settings: MelodexSettings, options: UnifyOptions, *, run_id: str | None = None) -> StageReport:
     library_tracks = None
     if "library" in options.datasets:
-        # A dry run writes nothing: it reads an existing store and creates none.
-        read_only = options.dry_run and settings.duckdb_path.exists()
+        # Reading takes no write lock; only a store that does not exist yet is created (empty).
+        read_only = settings.duckdb_path.exists()
         with connect(settings.duckdb_path, read_only=read_only) as con:
             result = con.execute(f"SELECT {LIBRARY_COLUMNS} FROM live_tracks ORDER BY track_id")
             names = [d[0] for d in result.description]

@@ -66,7 +66,7 @@ def batch_tracks(con: duckdb.DuckDBPyConnection, batch_id: str) -> list[BatchTra
 
 
 def load_batch(settings: MelodexSettings, batch_id: str) -> list[BatchTrack]:
-    with connect(settings.duckdb_path) as con:
+    with connect(settings.duckdb_path, read_only=True) as con:
         return batch_tracks(con, batch_id)
 
 

@@ -52,7 +52,7 @@ def embed_catalog_captions(
         encoder = TextEncoder.load(settings, device=device, cache=cache)
     except ModelUnavailable as exc:
         return skipped(CAPTION_STAGE, "", str(exc), run_id=run_id, settings=settings)
-    with connect(settings.duckdb_path) as con:
+    with connect(settings.duckdb_path, read_only=True) as con:
         rows = con.execute("SELECT id, caption FROM dataset_catalog ORDER BY id").fetchall()
     vectors = encoder.encode([caption for _, caption in rows])
     path = write_embeddings(

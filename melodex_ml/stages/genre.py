@@ -29,7 +29,7 @@ def train_and_register(
     run_id: str | None = None,
 ) -> StageReport:
     config = config or GenreTrainingConfig(seed=settings.seed)
-    with connect(settings.duckdb_path) as con:
+    with connect(settings.duckdb_path, read_only=True) as con:
         data = load_segment_dataset(con)
     try:
         trained = train_genre_classifier(data, config)
@@ -68,7 +68,7 @@ def predict_batch(settings: MelodexSettings, batch_id: str, *, run_id: str | Non
         model = tracking.load_genre_model(settings)
     except tracking.NoRegisteredModel as exc:
         return skipped(INFERENCE_STAGE, batch_id, str(exc), run_id=run_id, settings=settings)
-    with connect(settings.duckdb_path) as con:
+    with connect(settings.duckdb_path, read_only=True) as con:
         tracks = batch_tracks(con, batch_id)
         data = load_segment_dataset(con, track_ids=[t.track_id for t in tracks], feature_names=model.feature_names)
     predictions = predict_segments(model, data, {t.track_id: t.display_path for t in tracks})

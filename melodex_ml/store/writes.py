@@ -1,0 +1,85 @@
+"""Writes: short transactions, Arrow bulk inserts, and replace-by-key so re-runs never duplicate rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import duckdb
+import pyarrow as pa
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK when the block raises (interrupts included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, object]]) -> int:
+    """Insert dict rows by column name as one Arrow batch (executemany would go row by row).
+
+    Arrow infers each column's type from the values and DuckDB casts on insert; a column that is
+    NULL in every row takes the table's own type. A column missing from the rows takes its default.
+    """
+    if not rows:
+        return 0
+    batch = pa.Table.from_pylist(list(rows))
+    untyped = [i for i, f in enumerate(batch.schema) if _lacks_type(f.type)]
+    if untyped:
+        table_schema = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
+        for i in untyped:
+            name = batch.schema.field(i).name
+            if name in table_schema.names:
+                batch = batch.set_column(i, name, batch.column(i).cast(table_schema.field(name).type))
+    con.register("_incoming_rows", batch)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming_rows")
+    finally:
+        con.unregister("_incoming_rows")
+    return len(rows)
+
+
+def _lacks_type(arrow_type: pa.DataType) -> bool:
+    """NULL in every row, or lists that are all empty: Arrow could not tell the element type."""
+    if pa.types.is_null(arrow_type):
+        return True
+    return pa.types.is_list(arrow_type) and _lacks_type(arrow_type.value_type)
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key_column: str,
+    keys: Sequence[object],
+    rows: Sequence[Mapping[str, object]],
+) -> int:
+    """Delete every row whose key is in ``keys`` and insert ``rows``, atomically."""
+    return replace_tables(con, {table: rows}, key_column, keys)
+
+
+def replace_tables(
+    con: duckdb.DuckDBPyConnection,
+    rows_by_table: Mapping[str, Sequence[Mapping[str, object]]],
+    key_column: str,
+    keys: Sequence[object],
+) -> int:
+    """`replace_rows` over several tables in one transaction: readers never see half an item.
+
+    Columns are matched by name, so a dataclass turned into a dict maps onto the table.
+    """
+    with transaction(con):
+        for table, rows in rows_by_table.items():
+            delete_keys(con, table, key_column, keys)
+            insert_rows(con, table, rows)
+    return sum(len(rows) for rows in rows_by_table.values())
+
+
+def delete_keys(con: duckdb.DuckDBPyConnection, table: str, key_column: str, keys: Sequence[object]) -> None:
+    if keys:
+        con.execute(f"DELETE FROM {table} WHERE {key_column} IN (SELECT unnest(?))", [list(keys)])
