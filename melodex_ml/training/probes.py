@@ -21,7 +21,7 @@ from melodex_ml.training.evaluation_split import EvaluationSplit, carve_validati
 from melodex_ml.training.genre import GenreTrainingConfig, build_pipeline
 from melodex_ml.training.inputs import SegmentVectors
 from melodex_ml.training.labels import Taxonomy
-from melodex_ml.training.torch_loop import LoopConfig, fit
+from melodex_ml.training.torch_loop import LoopConfig, fit, training_threads
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,13 @@ def train_mlp_probe(
     vectors: SegmentVectors, taxonomy: Taxonomy, split: EvaluationSplit, config: MlpProbeConfig = MlpProbeConfig()
 ) -> CandidateResult:
     """A one-hidden-layer MLP, early-stopped on validation tracks carved from the train tracks."""
+    with training_threads(config.loop):
+        return _train_mlp_probe(vectors, taxonomy, split, config)
+
+
+def _train_mlp_probe(
+    vectors: SegmentVectors, taxonomy: Taxonomy, split: EvaluationSplit, config: MlpProbeConfig
+) -> CandidateResult:
     candidate = candidate_name("mlp", vectors)
     missing = check_inputs(taxonomy, split, vectors.tracks(), candidate)
     started = time.perf_counter()
