@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -29,14 +30,26 @@ from mlflow.models import infer_signature
 from melodex_ml import tracking
 from melodex_ml.experiment_artifacts import code_version, confusion_figure, curves_figure, run_params
 from melodex_ml.models.genre_model import GenreModel
-from melodex_ml.models.pyfunc import ARTIFACT_KEY, GenreModelPyfunc, pip_requirements, unwrap_genre_model
+from melodex_ml.models.projection import ProjectionModel
+from melodex_ml.models.pyfunc import (
+    ARTIFACT_KEY,
+    PROJECTION_KEY,
+    GenreModelPyfunc,
+    ProjectionPyfunc,
+    pip_requirements,
+    pip_requirements_for,
+    unwrap_genre_model,
+)
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.training.candidate import CandidateResult
+from melodex_ml.training.projection import TASK as PROJECTION_TASK
+from melodex_ml.training.projection import ProjectionResult
 
 log = logging.getLogger(__name__)
 
 CHAMPION = tracking.CHAMPION
 SELECTION_METRIC = "test_macro_f1"
+PROJECTION_METRIC = "test_recall_at_10"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on the runs
 TAG_TASK, TAG_CANDIDATE, TAG_SPLIT, TAG_SCORE = "melodex.task", "melodex.candidate", "melodex.split_hash", "melodex.score"
 
@@ -86,7 +99,9 @@ class LoadedChampion:
 
 
 def registered_name(settings: MelodexSettings, task: str) -> str:
-    return settings.genre_model_name if task == "genre" else f"melodex-{task}-classifier"
+    if task == "genre":
+        return settings.genre_model_name
+    return "melodex-text-projection" if task == PROJECTION_TASK else f"melodex-{task}-classifier"
 
 
 def ensure_experiment(settings: MelodexSettings) -> str:
@@ -163,15 +178,66 @@ def _log_into_active_run(
             pip_requirements=pip_requirements(model),
             metadata={**model.card.to_json(), "split_hash": split.split_hash},
         )
-    version = str(info.registered_model_version)
-    score = float(metrics[metric])
+    return _tag_version(name, str(info.registered_model_version), result.task, result.candidate, split.split_hash,
+                        metric, float(metrics[metric]))  # fmt: skip
+
+
+def _tag_version(name: str, version: str, task: str, candidate: str, split: str, metric: str,
+                 score: float) -> LoggedCandidate:  # fmt: skip
+    """Version tags carry what the champion choice compares, so it needs no run lookups."""
     client = MlflowClient()
-    for key, value in {TAG_TASK: result.task, TAG_CANDIDATE: result.candidate, TAG_SPLIT: split.split_hash,
-                       TAG_SCORE: repr(score), "melodex.metric": metric}.items():  # fmt: skip
+    for key, value in {TAG_TASK: task, TAG_CANDIDATE: candidate, TAG_SPLIT: split, TAG_SCORE: repr(score),
+                       "melodex.metric": metric}.items():  # fmt: skip
         client.set_model_version_tag(name, version, key, value)
     run_id = mlflow.active_run().info.run_id
-    log.info("logged %s as %s v%s (%s=%.3f, split %s)", result.candidate, name, version, metric, score, split.split_hash)
-    return LoggedCandidate(result.task, result.candidate, name, version, run_id, split.split_hash, metric, score)
+    log.info("logged %s as %s v%s (%s=%.3f, split %s)", candidate, name, version, metric, score, split)
+    return LoggedCandidate(task, candidate, name, version, run_id, split, metric, score)
+
+
+def log_projection(
+    result: ProjectionResult, settings: MelodexSettings, *, tags: Mapping[str, str] | None = None,
+    metric: str = PROJECTION_METRIC,
+) -> LoggedCandidate:  # fmt: skip
+    """Log the text-to-music projection like a candidate (task ``text-projection``) and register it."""
+    ensure_experiment(settings)
+    if mlflow.active_run() is None:
+        with tracking.start_run(settings, "text-projection", tags=tags):
+            return log_projection(result, settings, metric=metric)
+    mlflow.set_tags({**(tags or {}), **code_version(), TAG_TASK: PROJECTION_TASK, TAG_CANDIDATE: "projection",
+                     TAG_SPLIT: result.split_hash, "melodex.selection_metric": metric})  # fmt: skip
+    mlflow.log_params({k: str(v) for k, v in {**result.params, **result.counts, "split_hash": result.split_hash,
+                                               "best_epoch": result.best_epoch}.items()})  # fmt: skip
+    for record in result.history:
+        mlflow.log_metrics(record.metrics(), step=record.epoch)
+    metrics = result.retrieval.metrics() | {"train_seconds": result.train_seconds}
+    mlflow.log_metrics(metrics)
+    mlflow.log_figure(curves_figure(result.history, result.best_epoch), "evaluation/training_curves.png")
+    mlflow.log_dict({"train": list(result.train_track_ids), "test": list(result.test_track_ids),
+                     "split_hash": result.split_hash}, "data/split.json")  # fmt: skip
+    name = registered_name(settings, PROJECTION_TASK)
+    example = np.zeros((1, result.model.card.text_dim), np.float32)
+    with tempfile.TemporaryDirectory(prefix="melodex-projection-") as tmp:
+        folder = result.model.save(Path(tmp) / "projection")
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=ProjectionPyfunc(), artifacts={PROJECTION_KEY: str(folder)},
+            registered_model_name=name, signature=infer_signature(example, result.model.project_text(example)),
+            input_example=example, pip_requirements=pip_requirements_for(["numpy", "pandas", "torch"]),
+            metadata=vars(result.model.card),
+        )  # fmt: skip
+    return _tag_version(name, str(info.registered_model_version), PROJECTION_TASK, "projection", result.split_hash,
+                        metric, float(metrics[metric]))  # fmt: skip
+
+
+def load_projection(settings: MelodexSettings, alias: str = CHAMPION) -> tuple[ProjectionModel, str]:
+    """(the projection holding ``alias``, its version); tracking.NoRegisteredModel when there is none."""
+    tracking.use_store(settings)
+    name = registered_name(settings, PROJECTION_TASK)
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise tracking.NoRegisteredModel(f"no '{alias}' version of {name}: train the projection first") from exc
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").unwrap_python_model()
+    return loaded.model, str(version.version)
 
 
 def _example_output(model: GenreModel, example: object) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import pandas as pd
 from melodex_ml.models.genre_model import AUDIO, MFCC, GenreModel, load_model_folder
 
 ARTIFACT_KEY = "genre_model"
+PROJECTION_KEY = "projection"
 
 
 class GenreModelPyfunc(mlflow.pyfunc.PythonModel):
@@ -40,6 +41,22 @@ class GenreModelPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(self.model.predict_segments(values), columns=list(self.model.labels))
 
 
+class ProjectionPyfunc(mlflow.pyfunc.PythonModel):
+    """predict(text-encoder vectors (n, text_dim)) -> joint-space vectors; unwrap for audio too."""
+
+    def __init__(self) -> None:
+        self.model = None
+
+    def load_context(self, context: Any) -> None:
+        from melodex_ml.models.projection import ProjectionModel
+
+        self.model = ProjectionModel.load(context.artifacts[PROJECTION_KEY])
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
+        return self.model.project_text(values)
+
+
 def unwrap_genre_model(loaded: mlflow.pyfunc.PyFuncModel) -> GenreModel:
     python_model = loaded.unwrap_python_model()
     if not isinstance(python_model, GenreModelPyfunc) or python_model.model is None:
@@ -56,4 +73,8 @@ def pip_requirements(model: GenreModel) -> list[str]:
         packages += ["librosa"]
     if model.card.kind == "wav2vec2":
         packages += ["transformers"]
+    return pip_requirements_for(packages)
+
+
+def pip_requirements_for(packages: list[str]) -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in packages]

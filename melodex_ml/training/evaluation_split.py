@@ -106,6 +106,17 @@ def carve_validation(
     return fit, tuple(sorted(val))
 
 
+def holdout_tracks(
+    track_ids: Sequence[str], artists: Mapping[str, str] | None, fraction: float, seed: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(kept, held out) for an unlabelled task (retrieval): whole artists held out, else tracks."""
+    if len(set(track_ids)) < 2:
+        raise NotEnoughData(f"need at least 2 tracks to hold some out, got {len(set(track_ids))}")
+    artists = artists or {}
+    held, _ = _assign(dict.fromkeys(track_ids, ""), {t: artists.get(t) or "" for t in track_ids}, fraction, seed)
+    return tuple(sorted(t for t in set(track_ids) if t not in held)), tuple(sorted(held))
+
+
 def _assign(
     labels: Mapping[str, str], artists: Mapping[str, str], fraction: float, seed: int, *, require_both: bool = True
 ) -> tuple[set[str], dict[str, str]]:
