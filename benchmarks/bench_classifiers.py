@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-dir", type=Path, help="where to generate (or reuse) the demo library")
     parser.add_argument("--tagged", type=float, help="share of each genre's tracks that keep their tag")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--embeddings", type=Path, nargs="*", default=[],
-                        help="HDF5 embedding files keyed by the same track ids (path relative to the folder)")
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="HDF5 embedding files keyed by the same track ids (path relative to the folder)",
+    )
     parser.add_argument("--encoder", default="embeddings", help="name of the --embeddings encoder")
     parser.add_argument("--wav2vec2", help="wav2vec2-family encoder (HF id in the cache, or a folder) to fine-tune")
     args = parser.parse_args(argv)

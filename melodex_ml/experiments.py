@@ -51,7 +51,12 @@ CHAMPION = tracking.CHAMPION
 SELECTION_METRIC = "test_macro_f1"
 PROJECTION_METRIC = "test_recall_at_10"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on the runs
-TAG_TASK, TAG_CANDIDATE, TAG_SPLIT, TAG_SCORE = "melodex.task", "melodex.candidate", "melodex.split_hash", "melodex.score"
+TAG_TASK, TAG_CANDIDATE, TAG_SPLIT, TAG_SCORE = (
+    "melodex.task",
+    "melodex.candidate",
+    "melodex.split_hash",
+    "melodex.score",
+)
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,8 @@ def _label_report(result: CandidateResult) -> dict[str, object]:
     report = result.taxonomy.report
     return {"labels": list(result.taxonomy.labels), "counts": report.counts, "field": report.field,
             "merges": [vars(m) | {"spellings": list(m.spellings)} for m in report.merges], "rare": report.rare,
-            "excluded": report.excluded, "single_artist": list(report.single_artist), "lines": report.lines()}  # fmt: skip
+            "excluded": report.excluded, "single_artist": list(report.single_artist),
+            "lines": report.lines()}  # fmt: skip
 
 
 def _versions(client: MlflowClient, name: str) -> list:
@@ -289,14 +295,20 @@ def promote_champion(
     best = max(on_split, key=lambda v: (_score(v), -int(v.version)))  # ties: the earliest version
     current = _champion(client, name)
     previous = str(current.version) if current else None
-    if current is not None and current.tags.get(TAG_SPLIT) == split_hash and current.tags.get("melodex.metric") == metric:
+    if (
+        current is not None
+        and current.tags.get(TAG_SPLIT) == split_hash
+        and current.tags.get("melodex.metric") == metric
+    ):
         if _score(best) <= _score(current):
             reason = (f"v{previous} stays champion: {metric} {_score(current):.4f} on split {split_hash}; "
                       f"the best other version scores {_score(best):.4f}")  # fmt: skip
             return ChampionDecision(name, previous, previous, False, reason)
-        reason = f"v{best.version} beats v{previous} on split {split_hash}: {metric} {_score(best):.4f} > {_score(current):.4f}"
+        reason = (f"v{best.version} beats v{previous} on split {split_hash}: "
+                  f"{metric} {_score(best):.4f} > {_score(current):.4f}")  # fmt: skip
     elif current is not None:
-        reason = (f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}, {metric} {_score(best):.4f}) replaces v{previous}, "
+        reason = (f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}, {metric} {_score(best):.4f}) "
+                  f"replaces v{previous}, "
                   f"which was scored on another split: the data changed, so the scores are not comparable")  # fmt: skip
     else:
         reason = f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}) is the first champion: {metric} {_score(best):.4f}"
@@ -305,7 +317,9 @@ def promote_champion(
     return ChampionDecision(name, str(best.version), previous, str(best.version) != previous, reason)
 
 
-def compare_candidates(settings: MelodexSettings, task: str = "genre", *, split_hash: str | None = None) -> list[CandidateRow]:
+def compare_candidates(
+    settings: MelodexSettings, task: str = "genre", *, split_hash: str | None = None
+) -> list[CandidateRow]:
     """The newest version of each candidate on ``split_hash`` (default: the champion's, else the newest split)."""
     ensure_experiment(settings)
     client, name = MlflowClient(), registered_name(settings, task)
@@ -324,7 +338,8 @@ def compare_candidates(settings: MelodexSettings, task: str = "genre", *, split_
         data = client.get_run(v.run_id).data
         rows.append(CandidateRow(
             candidate=candidate, version=str(v.version), run_id=v.run_id,
-            accuracy=data.metrics.get("test_accuracy", float("nan")), macro_f1=data.metrics.get("test_macro_f1", float("nan")),
+            accuracy=data.metrics.get("test_accuracy", float("nan")),
+            macro_f1=data.metrics.get("test_macro_f1", float("nan")),
             train_seconds=data.metrics.get("train_seconds", float("nan")),
             n_test_tracks=int(data.params.get("n_test_tracks", 0)), split_hash=split_hash,
             champion=current is not None and str(current.version) == str(v.version),
@@ -355,4 +370,3 @@ def load_champion(settings: MelodexSettings, task: str = "genre", alias: str = C
     model = unwrap_genre_model(mlflow.pyfunc.load_model(f"models:/{name}/{version.version}"))
     return LoadedChampion(model, name, str(version.version), version.run_id, version.tags.get(TAG_CANDIDATE, ""),
                           version.tags.get(TAG_SPLIT, ""))  # fmt: skip
-

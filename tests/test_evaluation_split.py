@@ -44,7 +44,9 @@ def test_single_artist_label_holds_out_tracks_and_says_so():
     taxonomy = build_taxonomy(tags, artists)
     split = make_evaluation_split(taxonomy, SplitConfig(test_fraction=0.25))
     assert split.held_out_by == {"Jazz": "track", "Rock": "artist"}
-    assert any(t.startswith("j") for t in split.test_track_ids) and any(t.startswith("j") for t in split.train_track_ids)
+    assert any(t.startswith("j") for t in split.test_track_ids) and any(
+        t.startswith("j") for t in split.train_track_ids
+    )
     assert "solopianist" in split.artists_on_both_sides
     assert any("tracks rather than artists held out for: Jazz" in n for n in split.notes())
 

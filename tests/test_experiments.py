@@ -123,3 +123,12 @@ def test_no_champion_is_a_clear_error(settings):
         experiments.load_champion(settings)
     assert experiments.compare_candidates(settings) == []
     assert experiments.promote_champion(settings).champion is None
+
+
+def test_labels_with_any_characters_become_valid_metric_names(settings):
+    library = blob_library(genres=("R&B", "Rock/Pop", "Électro", "ロック"))
+    taxonomy = taxonomy_of(library)
+    result = train_logistic_probe(library.vectors, taxonomy, make_evaluation_split(taxonomy))
+    logged = experiments.log_candidate(result, settings)
+    metrics = MlflowClient().get_run(logged.run_id).data.metrics
+    assert {"test_f1_R_B", "test_f1_Rock_Pop", "test_f1_Electro", "test_f1_label"} <= set(metrics)

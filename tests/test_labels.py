@@ -64,7 +64,9 @@ def test_tracks_without_inputs_are_left_out_and_counted():
 
 def test_tags_come_from_any_text_field_of_the_store():
     con = duckdb.connect()
-    con.execute("CREATE TABLE live_tracks (track_id VARCHAR, genres VARCHAR[], artist VARCHAR, album VARCHAR, year INT)")
+    con.execute(
+        "CREATE TABLE live_tracks (track_id VARCHAR, genres VARCHAR[], artist VARCHAR, album VARCHAR, year INT)"
+    )
     con.execute("INSERT INTO live_tracks VALUES ('t1', ['Jazz'], 'X', 'Blue', 1999), ('t2', [], NULL, 'Red', 2001)")
     tags, artists = load_track_tags(con)
     assert tags == {"t1": ["Jazz"], "t2": []} and artists == {"t1": "X", "t2": None}

@@ -3,7 +3,6 @@ import pytest
 from mlflow import MlflowClient
 
 from melodex_ml import experiments
-
 from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.models.projection import ProjectionModel, search
 from melodex_ml.settings import MelodexSettings

@@ -110,6 +110,10 @@ class GenreModel(ABC):
     def embed(self, inputs: SegmentInputs) -> np.ndarray:
         """(n_segments, embedding_dim) vectors."""
 
+    def to(self, device: str) -> GenreModel:
+        """Move the weights to ``device`` (cpu, cuda, ...); models without torch weights stay put."""
+        return self
+
     def prepare(self, segment_audio: np.ndarray) -> np.ndarray:
         """The model input of one segment from its mono audio at ``card.sample_rate`` (audio kinds only)."""
         raise TypeError(f"a {self.input_kind} model takes stored vectors, not audio")

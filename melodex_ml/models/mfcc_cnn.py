@@ -172,6 +172,8 @@ def _segment_list(inputs: SegmentInputs) -> list[np.ndarray]:
         if inputs.ndim == 4:  # a single segment's windows
             return [inputs.astype(np.float32, copy=False)]
         if inputs.ndim != 5:
-            raise ValueError(f"expected MFCC windows shaped (n_segments, n_windows, 1, frames, n_mfcc), got {inputs.shape}")
+            raise ValueError(
+                f"expected MFCC windows shaped (n_segments, n_windows, 1, frames, n_mfcc), got {inputs.shape}"
+            )
         return [segment.astype(np.float32, copy=False) for segment in inputs]
     return [np.asarray(segment, dtype=np.float32) for segment in inputs]

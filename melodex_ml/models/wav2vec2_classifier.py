@@ -106,7 +106,9 @@ class Wav2Vec2GenreModel(GenreModel):
         return {"input_values": inputs["input_values"], "attention_mask": inputs.get("attention_mask")}
 
     def _outputs(self, inputs: SegmentInputs, which: str) -> np.ndarray:
-        clips = [self.prepare(c) for c in (inputs if not isinstance(inputs, np.ndarray) or inputs.ndim > 1 else [inputs])]
+        clips = [
+            self.prepare(c) for c in (inputs if not isinstance(inputs, np.ndarray) or inputs.ndim > 1 else [inputs])
+        ]
         out = []
         with torch.inference_mode():
             for start in range(0, len(clips), self.batch_size):

@@ -177,7 +177,10 @@ def format_rows(rows: list[BenchmarkRow]) -> str:
     for r in rows:
         untagged = f"{r.untagged_accuracy:.3f}" if r.untagged_accuracy is not None else "-"
         lines.append(f"{r.candidate:<34} {r.accuracy:>8.3f} {r.macro_f1:>8.3f} {untagged:>9} {r.train_seconds:>8.1f}")
-    lines += ["", "per-genre accuracy on the shared split" + (" | on the untagged tracks" if rows[0].n_untagged else "")]
+    lines += [
+        "",
+        "per-genre accuracy on the shared split" + (" | on the untagged tracks" if rows[0].n_untagged else ""),
+    ]
     lines.append(f"{'model':<34} " + " ".join(f"{label[:10]:>10}" for label in labels))
     for r in rows:
         cells = []

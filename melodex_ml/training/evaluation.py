@@ -7,13 +7,13 @@ the task; the split puts a track of every label on the test side, so no label is
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
-
-
 
 NO_INPUT = "(no input)"  # the prediction of a test track the model had no input for
 
@@ -58,11 +58,23 @@ class EvaluationResult:
         if self.segment_accuracy is not None:
             out["test_segment_accuracy"] = self.segment_accuracy
         for label, m in self.per_class.items():
-            out |= {f"test_precision_{label}": m.precision, f"test_recall_{label}": m.recall, f"test_f1_{label}": m.f1}
+            key = metric_label(label, taken=out)
+            out |= {f"test_precision_{key}": m.precision, f"test_recall_{key}": m.recall, f"test_f1_{key}": m.f1}
         return out
 
     def per_class_dict(self) -> dict[str, dict[str, float]]:
         return {label: vars(m) for label, m in self.per_class.items()}
+
+
+def metric_label(label: str, taken: dict[str, float] | None = None) -> str:
+    """``label`` as MLflow accepts it in a metric name (letters, digits, ``_ - .`` and spaces)."""
+    ascii_label = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
+    key = re.sub(r"[^0-9A-Za-z_\-. ]", "_", ascii_label).strip(" ._") or "label"
+    suffix, candidate = 1, key
+    while taken and f"test_f1_{candidate}" in taken:  # two labels that differ only in symbols
+        suffix += 1
+        candidate = f"{key}_{suffix}"
+    return candidate
 
 
 def mean_by_track(probabilities: np.ndarray, track_ids: Sequence[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,11 +124,12 @@ def evaluate(
             label: ClassMetrics(float(p), float(r), float(f), int(s))
             for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
-        confusion=tuple(tuple(int(v) for v in row) for row in confusion_matrix(track_truth, track_pred, labels=list(labels))),
+        confusion=tuple(
+            tuple(int(v) for v in row) for row in confusion_matrix(track_truth, track_pred, labels=list(labels))
+        ),
         n_test_tracks=len(tracks),
         segment_accuracy=segment_accuracy,
         n_test_segments=len(row_track_ids) if per_row else None,
         report_text=classification_report(track_truth, track_pred, labels=list(labels), zero_division=0, digits=3),
         track_predictions=dict(zip(tracks.tolist(), track_pred, strict=True)),
     )
-

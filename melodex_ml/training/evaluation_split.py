@@ -132,7 +132,9 @@ def _assign(
             break
         by_track |= missing
     if require_both and not all(sides_ok.values()):
-        raise NotEnoughData(f"cannot hold out a track of every label: {sorted(k for k, ok in sides_ok.items() if not ok)}")
+        raise NotEnoughData(
+            f"cannot hold out a track of every label: {sorted(k for k, ok in sides_ok.items() if not ok)}"
+        )
     return held_out, how
 
 

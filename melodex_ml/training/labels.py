@@ -77,7 +77,9 @@ class LabelReport:
             out.append(f"{self.n_without_inputs} tagged track(s) have no model inputs yet and are left out")
         out += [f"rare label '{k}': only {v} track(s)" for k, v in self.rare.items()]
         out += [f"label '{k}' left out: {why}" for k, why in self.excluded.items()]
-        out += [f"label '{k}' has a single artist: its tracks, not its artist, are held out" for k in self.single_artist]
+        out += [
+            f"label '{k}' has a single artist: its tracks, not its artist, are held out" for k in self.single_artist
+        ]
         return out
 
 

@@ -38,8 +38,9 @@ class MlpProbeConfig:
     dropout: float = 0.3
     validation_fraction: float = 0.2  # of the TRAIN tracks, for early stopping
     loop: LoopConfig = field(
-        default_factory=lambda: LoopConfig(max_epochs=200, batch_size=32, learning_rate=1e-3, weight_decay=1e-4,
-                                           patience=15)  # fmt: skip
+        default_factory=lambda: LoopConfig(
+            max_epochs=200, batch_size=32, learning_rate=1e-3, weight_decay=1e-4, patience=15
+        )  # fmt: skip
     )
     refit: bool = True
 
@@ -66,7 +67,10 @@ def _card(candidate: str, taxonomy: Taxonomy, vectors: SegmentVectors, kind: str
 
 
 def train_logistic_probe(
-    vectors: SegmentVectors, taxonomy: Taxonomy, split: EvaluationSplit, config: LogisticProbeConfig = LogisticProbeConfig()
+    vectors: SegmentVectors,
+    taxonomy: Taxonomy,
+    split: EvaluationSplit,
+    config: LogisticProbeConfig = LogisticProbeConfig(),
 ) -> CandidateResult:
     """Logistic regression (impute, standardise, classify); on descriptors it is the baseline."""
     candidate = candidate_name("logreg", vectors)
@@ -88,7 +92,8 @@ def train_logistic_probe(
         params={"model": "logistic_regression", "input_kind": vectors.input_kind, "level": vectors.level,
                 **asdict(config)},
         counts=split_counts(split, taxonomy, vectors.track_ids)
-        | {"n_features": vectors.dim, "n_model_tracks": len(taxonomy.track_labels) if config.refit else len(split.train_track_ids)},
+        | {"n_features": vectors.dim,
+           "n_model_tracks": len(taxonomy.track_labels) if config.refit else len(split.train_track_ids)},
         train_seconds=time.perf_counter() - started,
         notes=base_notes(taxonomy, split, missing),
         input_example=x_train[:3],

@@ -166,6 +166,7 @@ def _train(audio_vectors, pairs, text_encoder, audio_encoder, artists, config) -
         best_epoch=best[1] if best_state is not None else len(history), train_seconds=time.perf_counter() - started,
         params={"model": "projection", "audio_encoder": audio_encoder, "text_encoder": text_encoder.model_id,
                 **asdict(config)},
-        counts={"n_pairs": len(pairs), "n_tracks": len(tracks), "n_fit_tracks": len(fit), "n_validation_tracks": len(val),
+        counts={"n_pairs": len(pairs), "n_tracks": len(tracks), "n_fit_tracks": len(fit),
+                "n_validation_tracks": len(val),
                 "n_test_tracks": len(test), "n_test_queries": len(queries)},
     )  # fmt: skip

@@ -110,7 +110,9 @@ def _train(prepared: PreparedSegments, taxonomy: Taxonomy, split: EvaluationSpli
     started = time.perf_counter()
     extractor, encoder = load_audio_model(config.model_id, trust_remote_code=config.trust_remote_code)
     if int(extractor.sampling_rate) != prepared.sample_rate:
-        raise ValueError(f"audio was prepared at {prepared.sample_rate} Hz, the encoder wants {extractor.sampling_rate}")
+        raise ValueError(
+            f"audio was prepared at {prepared.sample_rate} Hz, the encoder wants {extractor.sampling_rate}"
+        )
     seed_everything(config.seed)
     net = PooledAudioClassifier(encoder.train(), len(taxonomy.labels), config.pooling, config.final_dropout)
     if config.freeze_feature_encoder:
@@ -188,8 +190,13 @@ def _history(log_history: list[dict]) -> tuple[list[EpochRecord], int | None]:
     train = {round(e["epoch"]): e["loss"] for e in log_history if "loss" in e and "epoch" in e}
     evals = {round(e["epoch"]): e for e in log_history if "eval_loss" in e}
     records = [
-        EpochRecord(epoch, float(loss), evals[epoch]["eval_loss"] if epoch in evals else None, None,
-                    evals[epoch].get("eval_accuracy") if epoch in evals else None)  # fmt: skip
+        EpochRecord(
+            epoch,
+            float(loss),
+            evals[epoch]["eval_loss"] if epoch in evals else None,
+            None,
+            evals[epoch].get("eval_accuracy") if epoch in evals else None,
+        )  # fmt: skip
         for epoch, loss in sorted(train.items())
     ]
     if not evals:
