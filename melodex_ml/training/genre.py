@@ -13,10 +13,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from melodex_ml.training.dataset import SegmentDataset
+from melodex_ml.training.evaluation import mean_by_track as track_probabilities
+from melodex_ml.training.labels import NotEnoughData
 
-
-class NotEnoughData(ValueError):
-    """Too few labeled tracks or labels to train and evaluate honestly."""
+__all__ = ["GenreTrainingConfig", "NotEnoughData", "TrainedGenreModel", "build_pipeline", "track_probabilities",
+           "train_genre_classifier"]
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,6 @@ def build_pipeline(config: GenreTrainingConfig) -> Pipeline:
             ("classify", LogisticRegression(C=config.regularization_c, max_iter=config.max_iter, random_state=config.seed)),
         ]
     )
-
-
-def track_probabilities(
-    probabilities: np.ndarray, track_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Average segment probabilities per track: the global prediction of a track."""
-    unique, inverse = np.unique(track_ids, return_inverse=True)
-    sums = np.zeros((len(unique), probabilities.shape[1]))
-    np.add.at(sums, inverse, probabilities)
-    counts = np.bincount(inverse).reshape(-1, 1)
-    return unique, sums / counts
 
 
 HELD_OUT_SPLITS = ("val", "test")
