@@ -10,8 +10,6 @@ consecutive `melodex run`s continue one history, as the daemon's ticks do.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,14 +19,18 @@ from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 from dagster_shared.serdes import deserialize_value, serialize_value
 
 from dagster_project.instance import QUIET
-from melodex_assets.catalog import library_observation
+from melodex_assets.catalog import DATA_VERSION_TAG, library_observation
+from melodex_assets.models import champion_catch_up
 from melodex_ml.settings import MelodexSettings
+from melodex_ml.store.owners import Owner
+from melodex_ml.store.recovery import recover_interrupted
 
 CURSOR_KEY = "melodex/automation_cursor"
 # Each tick requests what became ready; a library goes scan -> catalog and batches -> training ->
 # predictions in about five. The cap only guards against a condition that never settles.
 MAX_TICKS = 30
 LAUNCHED_BY = "melodex/launched_by"
+PID_TAG, HOST_TAG = "melodex/pid", "melodex/host"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,40 @@ def requests_by_partition(result: dg.EvaluateAutomationConditionsResult, defs: d
 
 def run_tags(launched_by: str) -> dict[str, str]:
     # pid and host let a later start tell a run whose process died from one still going.
-    return {LAUNCHED_BY: launched_by, "melodex/pid": str(os.getpid()), "melodex/host": socket.gethostname()}
+    owner = Owner.current()
+    return {LAUNCHED_BY: launched_by, PID_TAG: str(owner.pid), HOST_TAG: owner.host}
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """In-process runs whose process was killed stay STARTED forever (no daemon watches them):
+    mark those of this host whose process is gone as failed."""
+    alive = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+    failed = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=alive)):
+        run = record.dagster_run
+        pid, host = run.tags.get(PID_TAG, ""), run.tags.get(HOST_TAG)
+        if not pid.isdigit() or host is None:
+            continue  # launched by the daemon: its run monitoring looks after it
+        if Owner(int(pid), host).is_gone(record.create_timestamp.timestamp()):
+            instance.report_run_failed(run, message=f"interrupted: process {pid} on {host} ended during the run")
+            failed.append(run.run_id)
+    return failed
+
+
+def recover(instance: dg.DagsterInstance, settings: MelodexSettings, echo: Callable[[str], None]) -> None:
+    """What a killed run left behind: stage rows, MLflow runs, temporary files, Dagster runs, and a
+    champion whose materialization was never recorded."""
+    report = recover_interrupted(settings)
+    dead = fail_dead_runs(instance)
+    notes = [report.summary(), f"{len(dead)} interrupted Dagster run(s) marked failed" if dead else ""]
+    catch_up = champion_catch_up(instance, settings)
+    if catch_up is not None:
+        materialization, check = catch_up
+        instance.report_runless_asset_event(materialization)
+        instance.report_runless_asset_event(check)
+        notes.append(f"recorded champion {materialization.tags[DATA_VERSION_TAG]} set by an interrupted training")
+    if any(notes):
+        echo("recovered: " + "; ".join(note for note in notes if note))
 
 
 def materialize_pending(
@@ -101,6 +136,7 @@ def materialize_pending(
     user asked for it; what follows (re-predicting on a new champion) is the conditions' business.
     """
     summary = RunSummary()
+    recover(instance, settings, echo)
     job = defs.resolve_implicit_global_asset_job_def()
     cursor = load_cursor(instance)
     if cursor is None:

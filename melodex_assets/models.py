@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from melodex_assets.catalog import dataset_catalog, library_tracks
+from melodex_assets.catalog import DATA_VERSION_TAG, dataset_catalog, library_tracks
 from melodex_assets.features import track_features
 from melodex_assets.resources import MlflowResource
 from melodex_assets.results import stage_events
@@ -43,3 +43,33 @@ def champion_metric_floor(settings: dg.ResourceParam[MelodexSettings]):
         metadata={"metric": tracking.SELECTION_METRIC, "champion_score": score if score is not None else float("nan"),
                   "floor": settings.model_metric_floor},
     )
+
+
+def champion_catch_up(
+    instance: dg.DagsterInstance, settings: MelodexSettings
+) -> tuple[dg.AssetMaterialization, dg.AssetCheckEvaluation] | None:
+    """A materialization of `genre_classifier` for a champion that MLflow has and Dagster never
+    recorded (the training process was killed after moving the alias), with its metric-floor check:
+    inference then follows it, once validated, as after any training."""
+    if not settings.mlflow_store_exists:
+        return None
+    from melodex_ml import tracking
+
+    version = tracking.champion_identity(settings)
+    if version is None:
+        return None
+    latest = instance.get_latest_materialization_event(genre_classifier.key)
+    if latest is not None and latest.asset_materialization.tags.get(DATA_VERSION_TAG) == version:
+        return None
+    materialization = dg.AssetMaterialization(
+        genre_classifier.key,
+        description="recorded at start-up: the run that trained this champion ended before reporting it",
+        metadata={"champion": version},
+        tags={DATA_VERSION_TAG: version},
+    )
+    floor = champion_metric_floor(settings=settings)
+    check = dg.AssetCheckEvaluation(
+        asset_key=genre_classifier.key, check_name="champion_metric_floor", passed=floor.passed,
+        severity=floor.severity, metadata=floor.metadata, blocking=True,
+    )
+    return materialization, check

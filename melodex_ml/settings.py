@@ -136,6 +136,11 @@ class MelodexSettings(BaseSettings):
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home_dir / 'mlflow.db'}"
 
     @property
+    def mlflow_store_exists(self) -> bool:
+        """Whether a tracking store may hold runs already (checked without importing MLflow)."""
+        return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (self.home_dir / "mlflow.db").exists()
+
+    @property
     def roots(self) -> list[Path]:
         """Library roots to scan: the configured ones, or the demo library."""
         return [Path(p).expanduser() for p in self.library_roots] or [self.demo_library]

@@ -111,6 +111,12 @@ def champion_metric(settings: MelodexSettings) -> float | None:
     return champion_score(MlflowClient(), settings.genre_model_name)
 
 
+def champion_identity(settings: MelodexSettings) -> str | None:
+    """``<registered model>@<champion version>``: the data version of the genre_classifier asset."""
+    version = champion_version(settings)
+    return None if version is None else f"{settings.genre_model_name}@{version}"
+
+
 def champion_score(client: MlflowClient, name: str) -> float | None:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)

@@ -161,6 +161,22 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     )
     assert query("SELECT count(*) FROM audio_features WHERE track_id = ?", deleted_id) == [(0,)]
 
+    # a training killed right after it moved the champion alias: the next run records that
+    # champion in Dagster and re-predicts every batch with it
+    from melodex_ml.training.dataset import load_segment_dataset
+    from melodex_ml.training.genre import GenreTrainingConfig, train_genre_classifier
+
+    with connect(settings.duckdb_path, read_only=True) as con:
+        data = load_segment_dataset(con)
+    retrained = train_genre_classifier(data, GenreTrainingConfig(seed=settings.seed))
+    with tracking.start_run(settings, "killed before Dagster heard of it"):
+        registered = tracking.log_genre_model(retrained, settings, params={}, example=data.labeled().features[:3])
+    assert registered.is_champion
+    fifth = run_all()
+    assert fifth.ok and sorted(fifth.materialized("genre_predictions")) == sorted(instance.get_dynamic_partitions("scan_batches"))
+    versions = {r["model"]["version"] for p in settings.predictions_dir.glob("*.jsonl") for r in map(json.loads, p.read_text().splitlines())}
+    assert versions == {registered.version}
+
 
 def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(tmp_path, melodex_home, monkeypatch):
     """Offline the model stages skip; once (tiny, local) weights are configured, `melodex run`

@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 
 from melodex_ml.audio.decode import decode
-from melodex_ml.bookkeeping import Failure, StageOutcome, printable, record_failures, record_stage
+from melodex_ml.bookkeeping import Failure, StageOutcome, printable, record_failures, record_stage, record_stage_start
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store import connect
 
@@ -90,7 +90,10 @@ def finish_stage(
 
 @contextmanager
 def failure_recorded(settings: MelodexSettings, stage: str, batch_id: str, *, run_id: str | None) -> Iterator[None]:
-    """A stage that raises still leaves a `failed` row in stage_runs (then the error propagates)."""
+    """A ``running`` row while the stage works (recovery marks it interrupted if its process dies),
+    and a ``failed`` row when it raises (then the error propagates)."""
+    with connect(settings.duckdb_path) as con:
+        record_stage_start(con, stage, batch_id, run_id=run_id)
     try:
         yield
     except Exception as exc:

@@ -46,7 +46,6 @@ def train_and_register(
     detail = f"{registered.name} v{registered.version}" + (" (champion)" if registered.is_champion else "")
     outcome = StageOutcome(MODELS_STAGE, "", "ok", detail, n_ok=int(trained.metrics["n_fit_tracks"]))
     finish_stage(settings, outcome, [], [], run_id=run_id)
-    champion = tracking.champion_version(settings)
     return StageReport(
         outcome,
         {
@@ -55,10 +54,9 @@ def train_and_register(
             "model_version": registered.version,
             "champion": registered.is_champion,
             "mlflow_run_id": registered.run_id,
-            "champion_version": champion,
         },
         # Inference reads the champion only: a retrain that does not replace it is nothing new downstream.
-        data_version=f"{registered.name}@{champion}",
+        data_version=tracking.champion_identity(settings),
     )
 
 

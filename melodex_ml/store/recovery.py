@@ -12,7 +12,6 @@ treated as orphaned only once it is older than ``grace_s``.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -129,7 +128,7 @@ def recover_interrupted(
             interrupted = fail_interrupted_stage_runs(con, grace_s=grace_s)
     failed_runs: list[str] = []
     champion = None
-    if mlflow and (os.environ.get("MLFLOW_TRACKING_URI") or (settings.home_dir / "mlflow.db").exists()):
+    if mlflow and settings.mlflow_store_exists:
         from melodex_ml import tracking  # MLflow is slow to import; only when there is a store
 
         failed_runs = tracking.fail_orphaned_runs(settings)
