@@ -14,9 +14,11 @@ data version, so an unchanged rescan or a retrain that keeps the same champion t
   a batch still missing when the asset's code version changes -- the code version names the
   model weights (see melodex_ml/stages/versions.py), so configuring Demucs or an encoder later
   processes the batches that were skipped, without a rescan.
-- ``genre_classifier``: the first model as soon as there are labeled features, then on
-  MELODEX_TRAIN_CRON when its inputs have new data; never while they are being computed, and
-  only when the catalog's split passed its blocking leak check.
+- the candidate classifiers (``descriptor_classifier``, ``embedding_probe_classifiers``,
+  ``mfcc_cnn_classifier``, ``wav2vec2_classifier``): the first model as soon as their inputs
+  exist, then on MELODEX_TRAIN_CRON when their inputs have new data; never while those are being
+  computed, and only when the catalog's split passed its blocking leak check.
+- ``genre_classifier`` (the champion): whenever a candidate registered new versions.
 - ``genre_predictions`` (per batch): a new batch, or a new champion model; never from a model
   that failed its metric-floor check, and not while a retrain is on its way.
 
@@ -62,12 +64,13 @@ def on_new_batch() -> dg.AutomationCondition:
 
 
 def on_training_due(cron: str) -> dg.AutomationCondition:
-    """The first model once labeled features exist; later retrains on ``cron`` when inputs changed."""
+    """The first model once its inputs exist; later retrains on ``cron`` when inputs changed. A new
+    code version (it names the weights a candidate fine-tunes) counts as new inputs."""
     due = (AC.missing() | AC.cron_tick_passed(cron).since_last_handled()).with_label(f"first model, or {cron}")
     # The since-conditions come first: an AND narrows its later operands to what the earlier ones
     # left true, and a since-condition must see every tick to remember what happened.
     return (
-        NEW_UPSTREAM_DATA.since(REQUESTED).with_label("new inputs since the last training request")
+        (NEW_UPSTREAM_DATA | AC.code_version_changed()).since(REQUESTED).with_label("new inputs since the last training request")
         & due
         & ~UPSTREAM_BUSY
         & ~AC.in_progress()
@@ -82,11 +85,17 @@ def on_new_batch_or_champion() -> dg.AutomationCondition:
     new_inputs = NEW_UPSTREAM_DATA.ignore(dg.AssetSelection.assets("library_tracks"))
     return (
         (AC.missing().newly_true().since_last_handled() | new_inputs.since(REQUESTED))
-        & ~AC.any_deps_missing()
+        # Which inputs a batch needs depends on the champion (descriptors, embeddings or audio):
+        # only the model must exist; tracks lacking the champion's inputs are reported as such.
+        & ~AC.any_deps_missing().allow(model)
+        & ~AC.any_deps_in_progress()
         & ~AC.any_deps_match(AC.will_be_requested() | AC.in_progress()).allow(model).with_label("model being trained")
         & ~AC.in_progress()
         & AC.all_deps_blocking_checks_passed()
     ).with_label("on new batch or champion")
+
+
+CANDIDATES = ("descriptor_classifier", "embedding_probe_classifiers", "mfcc_cnn_classifier", "wav2vec2_classifier")
 
 
 def automation_conditions(settings: MelodexSettings) -> dict[str, dg.AutomationCondition]:
@@ -99,6 +108,7 @@ def automation_conditions(settings: MelodexSettings) -> dict[str, dg.AutomationC
         "track_stems": batch,
         "track_features": batch,
         "track_embeddings": batch,
-        "genre_classifier": on_training_due(settings.train_cron),
+        **{name: on_training_due(settings.train_cron) for name in CANDIDATES},
+        "genre_classifier": on_new_data(),
         "genre_predictions": on_new_batch_or_champion(),
     }

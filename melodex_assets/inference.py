@@ -4,6 +4,7 @@ import dagster as dg
 
 from melodex_assets.catalog import library_tracks
 from melodex_assets.checks import one_row_per_track_check
+from melodex_assets.embeddings import track_embeddings
 from melodex_assets.features import track_features
 from melodex_assets.models import genre_classifier
 from melodex_assets.partitions import scan_batches
@@ -13,18 +14,18 @@ from melodex_ml.settings import MelodexSettings
 
 
 @dg.asset(
-    group_name="inference", partitions_def=scan_batches, deps=[genre_classifier, track_features, library_tracks], kinds={"json"},
+    group_name="inference", partitions_def=scan_batches, deps=[genre_classifier, track_features, track_embeddings, library_tracks], kinds={"json"},
     output_required=False, retry_policy=BATCH_RETRY,
 )
 def genre_predictions(context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings]):
-    """`predictions/<batch>.jsonl`: per-segment genre probabilities of the batch's tracks from the
-    `champion` model, read with the segment descriptors it was trained on. Paths come from the
-    tracks table; a later move or retag alone does not re-predict (the `genre_predictions` view
-    joins the live tracks, so SQL always shows current paths)."""
-    from melodex_ml.stages import genre
+    """`predictions/<batch>.jsonl`: per-segment genre probabilities and the track embedding of each
+    track of the batch from the `champion` model, fed what it was trained on (segment descriptors,
+    stored embeddings, or the audio files). Paths come from the tracks table; a later move or
+    retag alone does not re-predict (the views join the live tracks, so SQL shows current paths)."""
+    from melodex_ml.stages import inference
 
     yield from stage_events(
-        context, settings, lambda: genre.predict_batch(settings, context.partition_key, run_id=context.run.run_id)
+        context, settings, lambda: inference.predict_batch(settings, context.partition_key, run_id=context.run.run_id)
     )
 
 

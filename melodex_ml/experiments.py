@@ -317,6 +317,40 @@ def promote_champion(
     return ChampionDecision(name, str(best.version), previous, str(best.version) != previous, reason)
 
 
+@dataclass(frozen=True)
+class ChampionInfo:
+    name: str
+    version: str
+    candidate: str
+    split_hash: str
+    score: float | None  # its SELECTION_METRIC on its split
+
+    @property
+    def identity(self) -> str:
+        """``<registered model>@<version>``: the data version of the genre_classifier asset."""
+        return f"{self.name}@{self.version}"
+
+
+def champion_score(settings: MelodexSettings, task: str = "genre") -> ChampionInfo | None:
+    """The version holding the alias and its held-out score, None when there is no champion."""
+    tracking.use_store(settings)
+    name = registered_name(settings, task)
+    current = _champion(MlflowClient(), name)
+    if current is None:
+        return None
+    return ChampionInfo(name, str(current.version), current.tags.get(TAG_CANDIDATE, ""),
+                        current.tags.get(TAG_SPLIT, ""), _score(current))  # fmt: skip
+
+
+def repair_champion(settings: MelodexSettings, task: str = "genre") -> str | None:
+    """Apply the champion rule to the newest split, as the champion stage would: a process killed
+    after registering candidates and before choosing among them leaves the alias behind."""
+    tracking.use_store(settings)
+    if not _versions(MlflowClient(), registered_name(settings, task)):
+        return None
+    return promote_champion(settings, task).champion
+
+
 def compare_candidates(
     settings: MelodexSettings, task: str = "genre", *, split_hash: str | None = None
 ) -> list[CandidateRow]:

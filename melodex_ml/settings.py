@@ -78,6 +78,16 @@ class MelodexSettings(BaseSettings):
     text_encoder: str | None = Field(
         default=None, description="Sentence encoder id or path; None uses the bundled all-MiniLM-L6-v2."
     )
+    label_field: str = Field(
+        default="genres",
+        description="Tag field whose values the classifiers learn (a text or list column of `tracks`, e.g. "
+        "genres); a multi-valued tag trains on its first value.",
+    )
+    classifier_encoder: str | None = Field(
+        default=None,
+        description="wav2vec2-family encoder (Hugging Face id or local folder) to fine-tune as a genre "
+        "classifier; none: that candidate is skipped.",
+    )
     genre_model_name: str = Field(default="melodex-genre-classifier", description="MLflow registered model name.")
     mlflow_experiment: str = Field(default="melodex")
     seed: int = 42

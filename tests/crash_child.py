@@ -1,7 +1,7 @@
 """A process for test_recovery.py to kill -9 in the middle of real work.
 
     python crash_child.py predict <home>    # running stage row + RUNNING MLflow run + half a JSONL, then hangs
-    python crash_child.py register <home>   # registers a better genre model, killed before the alias moves
+    python crash_child.py register <home>   # registers a better genre candidate, killed before the champion choice
 
 ``predict`` touches ``<home>/ready`` once it is mid-write and then waits to be killed.
 """
@@ -31,7 +31,7 @@ def predict() -> None:
 
     def predictions():
         for i in range(3):
-            yield TrackPrediction(f"new{i}", f"/m/{i}.flac", "segments", 0, [], GlobalPrediction([], [], {}), {})
+            yield TrackPrediction(f"new{i}", f"/m/{i}.flac", "segments", 0, [], GlobalPrediction([], [], {}), [], {})
         (HOME / "ready").touch()
         time.sleep(600)  # killed here, with three lines in the temporary file
         yield from ()
@@ -42,17 +42,18 @@ def predict() -> None:
 
 def register() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_genre_model import synthetic_segments
+    from genre_fixtures import blob_library, taxonomy_of
 
-    from melodex_ml import tracking
-    from melodex_ml.training.genre import GenreTrainingConfig, train_genre_classifier
+    from melodex_ml import experiments
+    from melodex_ml.training.evaluation_split import make_evaluation_split
+    from melodex_ml.training.probes import train_logistic_probe
 
-    data = synthetic_segments(separation=6.0)
-    trained = train_genre_classifier(data, GenreTrainingConfig(seed=1))
-    # The version is registered; the process dies where the alias would move.
-    tracking._elect_champion = lambda client, name: os.kill(os.getpid(), signal.SIGKILL)
-    with tracking.start_run(SETTINGS, "genre-classifier"):
-        tracking.log_genre_model(trained, SETTINGS, params={}, example=data.features[:3])
+    library = blob_library(separation=6.0, artists_per_genre=4)
+    taxonomy = taxonomy_of(library)
+    result = train_logistic_probe(library.vectors, taxonomy, make_evaluation_split(taxonomy))
+    experiments.log_candidate(result, SETTINGS)
+    # The version is registered; the process dies before the champion is chosen among the candidates.
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 if __name__ == "__main__":

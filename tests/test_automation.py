@@ -13,6 +13,7 @@ import soundfile as sf
 
 from dagster_project.definitions import build_definitions
 from dagster_project.sensors import build_library_observation_sensor
+from melodex_assets.automation import CANDIDATES
 from melodex_assets.catalog import library_observation
 from melodex_assets.partitions import scan_batches
 from melodex_ml.settings import MelodexSettings
@@ -84,7 +85,8 @@ def test_new_batches_are_processed_once_and_an_unchanged_scan_triggers_nothing(t
     materialized(instance, "track_features", "f1", partition="b1")
     materialized(instance, "dataset_catalog", "catalog-v1")
     check_result(instance, "dataset_catalog", "no_split_leakage", passed=True)
-    assert tick() == {"caption_embeddings": {None}, "genre_classifier": {None}}
+    # every candidate classifier trains once its inputs exist (the probes skip while no embedding is stored)
+    assert tick() == {"caption_embeddings": {None}, **{candidate: {None} for candidate in CANDIDATES}}
     assert tick() == {}
     # a rescan that found nothing new keeps its data version: nothing downstream runs, nothing is stale
     materialized(instance, "library_tracks", "tracks-v1")
@@ -121,7 +123,10 @@ def test_predictions_follow_the_champion_not_every_retrain(tmp_path):
         materialized(instance, "track_features", f"f-{batch}", partition=batch)
     materialized(instance, "dataset_catalog", "catalog-v1")
     check_result(instance, "dataset_catalog", "no_split_leakage", passed=True)
-    assert "genre_classifier" in tick()
+    assert "descriptor_classifier" in tick()
+    materialized(instance, "descriptor_classifier", "logreg@1")
+    materialized(instance, "mfcc_cnn_classifier", "cnn@2")
+    assert tick() == {"genre_classifier": {None}}  # the champion is chosen among the new versions
     materialized(instance, "genre_classifier", "model@1")
     check_result(instance, "genre_classifier", "champion_metric_floor", passed=True)
     assert tick() == {"genre_predictions": {"b1", "b2"}}
@@ -145,7 +150,7 @@ def test_blocking_checks_stop_training_and_inference(tmp_path):
     materialized(instance, "track_features", "f-b1", partition="b1")
     materialized(instance, "dataset_catalog", "catalog-v1")
     check_result(instance, "dataset_catalog", "no_split_leakage", passed=False)
-    assert "genre_classifier" not in tick()
+    assert not set(CANDIDATES) & set(tick())
     # a champion that misses the metric floor is not used for inference
     materialized(instance, "genre_classifier", "model@1")
     check_result(instance, "genre_classifier", "champion_metric_floor", passed=False)
@@ -168,7 +173,7 @@ def test_training_waits_for_every_batch_then_retrains_on_its_cron(tmp_path):
 
     def tick_at(when: datetime.datetime, cursor):
         result = dg.evaluate_automation_conditions(defs, instance, cursor=cursor, evaluation_time=when)
-        return result.get_requested_partitions(dg.AssetKey("genre_classifier")), result.cursor
+        return result.get_requested_partitions(dg.AssetKey("descriptor_classifier")), result.cursor
 
     _, cursor = tick_at(now, None)
     instance.add_dynamic_partitions(scan_batches.name, ["b1"])
@@ -178,13 +183,13 @@ def test_training_waits_for_every_batch_then_retrains_on_its_cron(tmp_path):
     requested, cursor = tick_at(now + datetime.timedelta(minutes=1), cursor)
     assert requested == {None}  # the first model, as soon as there are features
     _, cursor = tick_at(now + datetime.timedelta(minutes=2), cursor)  # the training run is going
-    materialized(instance, "genre_classifier", "model@1")
+    materialized(instance, "descriptor_classifier", "logreg@1")
     materialized(instance, "track_features", "f2", partition="b1")
     requested, cursor = tick_at(now + datetime.timedelta(minutes=3), cursor)
     assert requested == set()  # new features wait for the cron
     requested, cursor = tick_at(next_cron, cursor)  # the next 04:30
     assert requested == {None}
-    materialized(instance, "genre_classifier", "model@1")
+    materialized(instance, "descriptor_classifier", "logreg@2")
     requested, cursor = tick_at(next_cron + datetime.timedelta(days=1), cursor)  # nothing new since the retrain
     assert requested == set()
 

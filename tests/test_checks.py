@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from test_genre_model import synthetic_segments
+from genre_fixtures import blob_library, taxonomy_of
 
 from dagster_project.definitions import build_definitions
 from dagster_project.instance import ensure_instance
 from melodex_assets.catalog import no_split_leakage
 from melodex_assets.features import features_one_row_per_track
 from melodex_assets.models import champion_metric_floor
-from melodex_ml import tracking
+from melodex_ml import experiments
 from melodex_ml.demo import generate_demo_library
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store import connect
-from melodex_ml.training.genre import GenreTrainingConfig, train_genre_classifier
+from melodex_ml.training.evaluation_split import make_evaluation_split
+from melodex_ml.training.probes import train_logistic_probe
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -77,12 +78,13 @@ def test_inference_is_blocked_until_a_champion_reaches_the_floor(tmp_path, monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     settings = MelodexSettings(home=tmp_path / "home", model_metric_floor=0.8)
     assert not champion_metric_floor(settings=settings).passed  # no champion at all
-    for separation, passed in ((0.0, False), (6.0, True)):  # noise labels first, then separable genres
-        data = synthetic_segments(separation=separation, artists_per_label=4)
-        model = train_genre_classifier(data, GenreTrainingConfig(seed=1))
-        with tracking.start_run(settings, f"separation {separation}"):
-            tracking.log_genre_model(model, settings, params={}, example=data.features[:3])
-        result = champion_metric_floor(settings=settings)
-        assert result.passed is passed, result.metadata
-        assert result.metadata["champion_score"].value == pytest.approx(model.metrics["track_macro_f1"])
+    for separation, passed in ((0.0, False), (6.0, True)):  # noise first, then separable genres, same split
+        library = blob_library(separation=separation, artists_per_genre=4)
+        taxonomy = taxonomy_of(library)
+        result = train_logistic_probe(library.vectors, taxonomy, make_evaluation_split(taxonomy))
+        experiments.log_candidate(result, settings)
+        experiments.promote_champion(settings)
+        check = champion_metric_floor(settings=settings)
+        assert check.passed is passed, check.metadata
+        assert check.metadata["champion_score"].value == pytest.approx(result.evaluation.macro_f1)
     assert next(iter(champion_metric_floor.check_specs)).blocking

@@ -42,7 +42,7 @@ def test_candidates_are_logged_registered_and_the_champion_only_moves_for_a_bett
     # The same candidate again scores the same: not better, so the alias stays.
     experiments.log_candidate(good, settings)
     assert not experiments.promote_champion(settings).moved
-    assert tracking.champion_version(settings) == "1"
+    assert experiments.champion_score(settings).version == "1"
     client = MlflowClient()
     assert len(client.search_model_versions(f"name = '{settings.genre_model_name}'")) == 3
 

@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 from tiny_models import save_demucs_repo, save_tiny_encoder, tiny_htdemucs
 
-from melodex_ml import tracking
 from melodex_ml.demo import STYLES, generate_demo_library
 from melodex_ml.embeddings.hdf5 import read_embeddings
 from melodex_ml.settings import get_settings
@@ -90,22 +89,29 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
         (observation,) = instance.fetch_observations(dg.AssetKey(asset), limit=5).records
         assert reason in observation.asset_observation.metadata["skipped"].value
 
-    # models: a registered champion with metrics, tagged with its Dagster run
-    version = tracking.champion_version(settings)
-    assert version == "1"
+    # models: every candidate that could train is registered and scored on one split; a champion
     from mlflow import MlflowClient
 
+    from melodex_ml import experiments
+    from melodex_assets.automation import CANDIDATES
+
+    champion = experiments.champion_score(settings)
+    rows = experiments.compare_candidates(settings)
+    assert {r.candidate for r in rows} >= {"descriptor-logreg", "mfcc-cnn"}
+    assert len({r.split_hash for r in rows}) == 1 and champion.split_hash == rows[0].split_hash
+    assert champion.score == max(r.macro_f1 for r in rows)
     model_version = MlflowClient().get_model_version_by_alias(settings.genre_model_name, "champion")
     run = MlflowClient().get_run(model_version.run_id)
-    assert 0.0 <= run.data.metrics["track_accuracy"] <= 1.0
-    assert run.data.tags["dagster.asset"] == "genre_classifier" and run.data.tags["dagster.run_id"]
+    assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
+    assert run.data.tags["dagster.asset"] in CANDIDATES and run.data.tags["dagster.run_id"]
+    version = champion.version
 
     # inference: one JSONL line per track with features, labels from the library's genres
     (batch,) = batches
     lines = (settings.predictions_dir / f"{batch}.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == analysed
-    assert {label for r in records for label in r["global_prediction"]["all_probabilities"]} == set(STYLES)
+    assert {label for r in records for label in r["global_prediction"]["all_probabilities"]} == {t.genre for t in truth}
     assert all(r["segments"] and r["model"]["version"] == version for r in records)
 
     # captions of the catalog are embedded with the bundled sentence encoder
@@ -161,21 +167,17 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     )
     assert query("SELECT count(*) FROM audio_features WHERE track_id = ?", deleted_id) == [(0,)]
 
-    # a training killed right after it moved the champion alias: the next run records that
+    # a process killed right after it moved the champion alias: the next run records that
     # champion in Dagster and re-predicts every batch with it
-    from melodex_ml.training.dataset import load_segment_dataset
-    from melodex_ml.training.genre import GenreTrainingConfig, train_genre_classifier
+    from melodex_ml.stages import models
 
-    with connect(settings.duckdb_path, read_only=True) as con:
-        data = load_segment_dataset(con)
-    retrained = train_genre_classifier(data, GenreTrainingConfig(seed=settings.seed))
-    with tracking.start_run(settings, "killed before Dagster heard of it"):
-        registered = tracking.log_genre_model(retrained, settings, params={}, example=data.labeled().features[:3])
-    assert registered.is_champion
+    retrained = models.train_candidates(settings, "descriptors")
+    new_version = retrained.metadata["descriptor-logreg version"]
+    MlflowClient().set_registered_model_alias(settings.genre_model_name, "champion", new_version)
     fifth = run_all()
     assert fifth.ok and sorted(fifth.materialized("genre_predictions")) == sorted(instance.get_dynamic_partitions("scan_batches"))
     versions = {r["model"]["version"] for p in settings.predictions_dir.glob("*.jsonl") for r in map(json.loads, p.read_text().splitlines())}
-    assert versions == {registered.version}
+    assert versions == {new_version}
 
 
 def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(tmp_path, melodex_home, monkeypatch):
@@ -205,9 +207,13 @@ def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(t
 
     monkeypatch.setenv("MELODEX_AUDIO_ENCODER", str(save_tiny_encoder(tmp_path / "encoder")))
     with_encoder = run_all()
-    assert [(run.partition, run.materialized) for run in with_encoder.runs] == [(batch, ("track_embeddings",))]
+    assert [(run.partition, run.materialized) for run in with_encoder.runs if run.materialized] == [
+        (batch, ("track_embeddings",))
+    ]
+    # the new embeddings are new inputs of the embedding probes, which try and skip: two tracks are too few labels
+    assert [run.assets for run in with_encoder.runs if not run.materialized] == [("embedding_probe_classifiers",)]
     assert sorted(read_embeddings(settings.embeddings_dir / f"{batch}.h5").track_ids) == ids
     statuses = dict(query("SELECT stage, status FROM stage_runs"))
     assert statuses["stems"] == statuses["embeddings"] == statuses["features"] == "ok"
-    assert statuses["models"] == "skipped"
+    assert statuses["models:descriptors"] == statuses["models:mfcc_cnn"] == "skipped"
     assert run_all().runs == []

@@ -89,24 +89,29 @@ def test_a_killed_run_is_marked_interrupted_and_its_temporary_file_removed(setti
 
 
 def test_a_crash_between_registering_and_moving_the_alias_is_repaired(settings, monkeypatch):
-    from test_genre_model import synthetic_segments
+    from genre_fixtures import blob_library, taxonomy_of
 
-    from melodex_ml.training.genre import GenreTrainingConfig, train_genre_classifier
+    from melodex_ml import experiments
+    from melodex_ml.training.evaluation_split import make_evaluation_split
+    from melodex_ml.training.probes import train_logistic_probe
 
-    weak_data = synthetic_segments(separation=0.0, seed=5, artists_per_label=4)
-    weak = train_genre_classifier(weak_data, GenreTrainingConfig(seed=1))
+    weak_library = blob_library(separation=0.0, artists_per_genre=4)  # the same tracks, noise vectors
+    taxonomy = taxonomy_of(weak_library)
+    weak = train_logistic_probe(weak_library.vectors, taxonomy, make_evaluation_split(taxonomy))
     with tracking.start_run(settings, "weak"):
-        assert tracking.log_genre_model(weak, settings, params={}, example=weak_data.features[:3]).is_champion
+        experiments.log_candidate(weak, settings)
+    assert experiments.promote_champion(settings).champion == "1"
 
     process = child("register", settings)
     process.wait(600)
     assert process.returncode == -signal.SIGKILL
-    assert tracking.champion_version(settings) == "1"  # v2 is registered but was never judged
+    assert experiments.champion_score(settings).version == "1"  # v2 is registered but was never judged
 
     report = recover_interrupted(settings)
-    assert report.champion_version == "2" == tracking.champion_version(settings)
-    assert mlflow_statuses(settings) == {"weak": "FINISHED", "genre-classifier": "FAILED"}
-    assert tracking.repair_champion(settings) == "2"  # judged once: nothing moves again
+    assert report.champion_version == "2" == experiments.champion_score(settings).version
+    # the candidate's own run had finished: only the choice among candidates was missed
+    assert mlflow_statuses(settings) == {"weak": "FINISHED", "probe-logreg:blobs:segment": "FINISHED"}
+    assert experiments.repair_champion(settings) == "2"  # judged once: nothing moves again
 
 
 def test_unowned_temporary_files_go_only_once_they_are_old(tmp_path):

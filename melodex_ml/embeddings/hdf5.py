@@ -76,6 +76,27 @@ class EmbeddingSet:
     def vector(self, track_id: str) -> np.ndarray:
         return self.track[self.track_ids.index(track_id)]
 
+    def subset(self, track_ids: Iterable[str]) -> EmbeddingSet:
+        """The tracks of ``track_ids`` that this set holds (with their segments), in this set's order."""
+        wanted = set(track_ids)
+        keep = np.array([t in wanted for t in self.track_ids], dtype=bool)
+        new_row = np.cumsum(keep) - 1
+        segment_fields: dict[str, np.ndarray | None] = {}
+        if self.segments is not None and self.segment_track_index is not None:
+            alive = keep[self.segment_track_index]
+            segment_fields = {
+                "segments": self.segments[alive],
+                "segment_track_index": new_row[self.segment_track_index[alive]],
+                "segment_start_s": None if self.segment_start_s is None else self.segment_start_s[alive],
+                "segment_end_s": None if self.segment_end_s is None else self.segment_end_s[alive],
+            }
+        return EmbeddingSet(
+            track_ids=[t for t, k in zip(self.track_ids, keep, strict=True) if k],
+            track=self.track[keep],
+            attrs=dict(self.attrs),
+            **segment_fields,
+        )
+
     def segments_of(self, track_id: str) -> np.ndarray:
         """The (n_segments, *shape) embeddings of one track, in time order."""
         if self.segments is None or self.segment_track_index is None:

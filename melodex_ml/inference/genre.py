@@ -14,9 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from melodex_ml.store.files import atomic_path
-from melodex_ml.tracking import LoadedGenreModel
-from melodex_ml.training.dataset import SegmentDataset
-from melodex_ml.training.genre import track_probabilities
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,7 @@ class TrackPrediction:
     total_segments: int
     segments: list[SegmentPrediction]
     global_prediction: GlobalPrediction
+    embedding: list[float]
     model: dict[str, str]
 
 
@@ -49,38 +47,39 @@ def _as_dict(labels: list[str], probs: np.ndarray) -> dict[str, float]:
     return {label: round(float(p), 6) for label, p in zip(labels, probs, strict=True)}
 
 
-def predict_segments(
-    model: LoadedGenreModel, data: SegmentDataset, paths: Mapping[str, str], *, top_k: int = 3
-) -> list[TrackPrediction]:
-    if len(data) == 0:
-        return []
-    labels = model.labels
-    probs = model.pipeline.predict_proba(data.features)
-    tracks, track_probs = track_probabilities(probs, data.track_ids)
+def predictions_of(champion, owner, index, start, end, inputs, paths: Mapping[str, str], *, top_k: int = 3) -> list[TrackPrediction]:
+    """Per-track predictions from segment inputs (rows of ``owner`` = their track, in time order)."""
+    model = champion.model
+    labels = list(model.labels)
+    owner = np.asarray(owner, dtype=str)
+    block = {"name": champion.name, "version": champion.version, "run_id": champion.run_id,
+             "candidate": champion.candidate, "input_kind": model.input_kind,
+             "embedding_source": model.embedding_source}  # fmt: skip
     predictions = []
-    for track_id, global_probs in zip(tracks, track_probs, strict=True):
-        rows = np.flatnonzero(data.track_ids == track_id)
-        rows = rows[np.argsort(data.segment_index[rows])]
+    for track_id in sorted(set(owner.tolist())):
+        rows = np.flatnonzero(owner == track_id)
+        rows = rows[np.argsort(np.asarray(index)[rows])]
+        track_inputs = inputs[rows] if isinstance(inputs, np.ndarray) else [inputs[r] for r in rows]
+        segment_probs, global_probs, embedding = model.predict_track(track_inputs)
         order = np.argsort(global_probs)[::-1][:top_k]
         predictions.append(
             TrackPrediction(
-                track_id=str(track_id),
-                audio_file=paths.get(str(track_id), ""),
+                track_id=track_id,
+                audio_file=paths.get(track_id, ""),
                 mode="full-file",
                 total_segments=len(rows),
                 segments=[
-                    SegmentPrediction(
-                        int(data.segment_index[r]), round(float(data.start_s[r]), 3),
-                        round(float(data.end_s[r]), 3), _as_dict(labels, probs[r]),
-                    )
-                    for r in rows
-                ],
+                    SegmentPrediction(int(index[r]), round(float(start[r]), 3), round(float(end[r]), 3),
+                                      _as_dict(labels, p))
+                    for r, p in zip(rows, segment_probs, strict=True)
+                ],  # fmt: skip
                 global_prediction=GlobalPrediction(
                     top_labels=[labels[i] for i in order],
                     probabilities=[round(float(global_probs[i]), 6) for i in order],
                     all_probabilities=_as_dict(labels, global_probs),
                 ),
-                model={"name": model.name, "version": model.version},
+                embedding=[round(float(v), 6) for v in np.asarray(embedding).reshape(-1)],
+                model=block,
             )
         )
     return predictions

@@ -18,6 +18,7 @@ from melodex_ml.features.config import EXTRACTOR_VERSION
 from melodex_ml.settings import MelodexSettings
 
 STEMS_CODE = "stems-1"
+WAV2VEC2_CODE = "wav2vec2-classifier-1"
 EMBEDDINGS_CODE = "embeddings-1"
 
 
@@ -54,4 +55,6 @@ def stage_code_versions(settings: MelodexSettings) -> dict[str, str]:
         "track_stems": f"{STEMS_CODE};{settings.demucs_model}@{demucs_weights}",
         "track_embeddings": f"{EMBEDDINGS_CODE};{encoder}@{hf_cache_identity(encoder)};{settings.audio_encoder_pooling};"
         f"segment={settings.segment_seconds:g}s" if encoder else f"{EMBEDDINGS_CODE};no-encoder",
+        "wav2vec2_classifier": f"{WAV2VEC2_CODE};{classifier}@{hf_cache_identity(classifier)}"
+        if (classifier := settings.classifier_encoder) else f"{WAV2VEC2_CODE};no-encoder",
     }

@@ -26,6 +26,10 @@ from melodex_ml.catalog.sampling import rank
 from melodex_ml.training.labels import NotEnoughData, Taxonomy
 
 
+# The catalog's splits whose tracks are held out for evaluation (val is not used to fit anything).
+HELD_OUT_SPLITS = ("val", "test")
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     test_fraction: float = 0.3
@@ -75,6 +79,38 @@ def split_hash(train_ids: Sequence[str], test_ids: Sequence[str]) -> str:
 def make_evaluation_split(taxonomy: Taxonomy, config: SplitConfig = SplitConfig()) -> EvaluationSplit:
     """The task's held-out split over the tracks of ``taxonomy``."""
     test, held_out_by = _assign(taxonomy.track_labels, taxonomy.track_artists, config.test_fraction, config.seed)
+    return _split(taxonomy, test, held_out_by, config.seed)
+
+
+def split_from_catalog(
+    taxonomy: Taxonomy, catalog_split: Mapping[str, str], config: SplitConfig = SplitConfig()
+) -> EvaluationSplit:
+    """The split the unified catalog gave the tracks: its val and test tracks are held out.
+
+    The catalog's splits are group-aware across datasets and checked for leaks, so every model of
+    every task is scored on tracks no model trained on. A label the catalog left on one side only
+    (all its tracks in one artist, say) gets its tracks held out here instead, as
+    :func:`make_evaluation_split` would, and the split's notes say so. Without catalog splits
+    (the library left out of the catalog) the split is made here.
+    """
+    if not any(t in catalog_split for t in taxonomy.track_labels):
+        return make_evaluation_split(taxonomy, config)
+    test = {t for t in taxonomy.track_labels if catalog_split.get(t) in HELD_OUT_SPLITS}
+    held_out_by = {}
+    for label in taxonomy.labels:
+        tracks = [t for t, lab in taxonomy.track_labels.items() if lab == label]
+        held = sum(t in test for t in tracks)
+        if 0 < held < len(tracks):
+            held_out_by[label] = "artist"
+            continue
+        # The catalog keeps an artist on one side; hold out this label's tracks one by one instead.
+        relabelled, _ = _assign({t: label for t in tracks}, {}, config.test_fraction, config.seed)
+        test = (test - set(tracks)) | relabelled
+        held_out_by[label] = "track"
+    return _split(taxonomy, test, held_out_by, config.seed)
+
+
+def _split(taxonomy: Taxonomy, test: set[str], held_out_by: dict[str, str], seed: int) -> EvaluationSplit:
     train = sorted(t for t in taxonomy.track_labels if t not in test)
     test_sorted = sorted(test)
     sides: dict[str, set[bool]] = defaultdict(set)
@@ -83,7 +119,7 @@ def make_evaluation_split(taxonomy: Taxonomy, config: SplitConfig = SplitConfig(
             sides[artist].add(track_id in test)
     return EvaluationSplit(
         task=taxonomy.task,
-        seed=config.seed,
+        seed=seed,
         train_track_ids=tuple(train),
         test_track_ids=tuple(test_sorted),
         split_hash=split_hash(train, test_sorted),
