@@ -52,7 +52,7 @@ def probe(path: Path, size: int) -> AudioInfo:
     except AudioDecodeError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise AudioDecodeError(path, f"FFmpeg could not open the file: {exc}") from exc
+        raise AudioDecodeError(path, f"FFmpeg could not open the file: {_reason(exc)}") from exc
     if not rate or not channels:
         raise AudioDecodeError(path, "no sample rate or channel count in the audio stream")
     frames = round(duration * rate)
@@ -86,7 +86,7 @@ def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
 
     def fail(what: str, exc: Exception) -> AudioDecodeError:
         at = (done + held) / info.sample_rate
-        return AudioDecodeError(info.path, f"FFmpeg {what} at {at:.1f} s of {info.duration_s:.1f} s: {exc}")
+        return AudioDecodeError(info.path, f"FFmpeg {what} at {at:.1f} s of {info.duration_s:.1f} s: {_reason(exc)}")
 
     try:
         with _open(info.path) as container:
@@ -115,7 +115,12 @@ def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
                 if frame is None:
                     return
     except (av.FFmpegError, OSError) as exc:  # opening the file again failed
-        raise AudioDecodeError(info.path, f"FFmpeg could not open the file: {exc}") from exc
+        raise AudioDecodeError(info.path, f"FFmpeg could not open the file: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own words ("Invalid data found when processing input"), without PyAV's call and file name."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _take(pending: list[np.ndarray], held: int, block_frames: int) -> tuple[np.ndarray, list[np.ndarray], int]:

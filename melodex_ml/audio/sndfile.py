@@ -31,9 +31,12 @@ _PCM = {
     "ALAW": ("pcm_alaw", 8),
 }
 _COMPRESSED = {"VORBIS": "vorbis", "OPUS": "opus", "MPEG_LAYER_III": "mp3", "MPEG_LAYER_II": "mp2"}
-# libsndfile's log says "data : 3528000 (should be 1763978)" when the header promises more bytes
-# than the file holds (a truncated download); it is the only place the mismatch is visible.
-_SHORT_DATA = re.compile(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)")
+# libsndfile's log says "data : 3528000 (should be 1763978)" (WAV; "SSND" in AIFF) when the header
+# promises more bytes than the file holds (a truncated download); it is the only place the
+# mismatch is visible. Writers that stream (FFmpeg to a pipe) leave 0 or 0xFFFFFFFF there, meaning
+# "unknown", not "truncated".
+_SHORT_DATA = re.compile(r"\b(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)")
+_UNKNOWN_SIZES = {0, 0xFFFFFFFF}
 _OGG_CUT = "Last page lacks an end-of-stream bit"  # an Ogg stream cut off mid-way
 # libsndfile reports SF_COUNT_MAX frames when a stream's length is unknown.
 _UNKNOWN_FRAMES = 1 << 62
@@ -87,8 +90,9 @@ def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
     except Exception as exc:
         raise SndfileFailed(f"could not open the file: {exc}") from exc
     with handle:
-        if match := _SHORT_DATA.search(handle.extra_info):
-            declared, present = (int(g) for g in match.groups())
+        match = _SHORT_DATA.search(handle.extra_info)
+        declared, present = (int(g) for g in match.groups()) if match else (0, 0)
+        if declared > present and declared not in _UNKNOWN_SIZES:
             raise AudioDecodeError(
                 info.path, f"truncated: the header declares {declared} bytes of audio but the file holds {present}"
             )
