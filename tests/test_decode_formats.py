@@ -176,3 +176,13 @@ def test_an_m4a_with_its_index_first_cut_in_half_fails(source, tmp_path):
     path = truncate(ffmpeg(source, tmp_path / "cut.m4a", "-c:a", "aac", "-movflags", "+faststart"))
     with pytest.raises(AudioDecodeError, match=r"FFmpeg decoding failed at [56]\.\d s of 12\.0 s"):
         decode(path)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "aiff"])
+def test_a_file_streamed_through_a_pipe_is_not_taken_for_truncated(source, tmp_path, fmt):
+    """FFmpeg writing to a pipe cannot seek back to fill in the sizes: 0xFFFFFFFF (WAV) or 0 (AIFF)."""
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(source)]
+    streamed = subprocess.run([*command, "-f", fmt, "pipe:1"], check=True, capture_output=True).stdout
+    path = tmp_path / f"streamed.{fmt}"
+    path.write_bytes(streamed)
+    np.testing.assert_array_equal(decode(path).samples, decode(source).samples)
