@@ -25,6 +25,7 @@ from melodex_ml.audio.decode import AudioStream, allowed_shortfall, open_stream,
 from melodex_ml.features import loudness, rhythm, tonal
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.heads import HeadRunner, HeadSpec, SpanPrediction
+from melodex_ml.features.jit import prepare_librosa
 from melodex_ml.features.records import (
     Descriptors,
     Distribution,
@@ -76,6 +77,7 @@ class FeatureExtractor:
     def __init__(self, config: ExtractorConfig | None = None, *, cache: ModelCache | None = None):
         quiet_essentia()
         self.config = config or ExtractorConfig()
+        prepare_librosa(self.config.jit_cache_dir)  # before SpectralAnalyzer's first librosa call
         self.spectral = SpectralAnalyzer(self.config)
         self.heads = HeadRunner.from_folder(self.config.models_dir, self.config.expected_heads, cache)
 
