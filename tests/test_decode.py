@@ -7,7 +7,15 @@ import soundfile as sf
 from mutagen.ogg import OggPage
 from test_features_signals import SR, music, stereo, truncate, write
 
-from melodex_ml.audio import AudioDecodeError, StreamRestarted, decode, open_stream, probe, read_stream
+from melodex_ml.audio import (
+    AudioDecodeError,
+    StreamRestarted,
+    check_decodes_to_end,
+    decode,
+    open_stream,
+    probe,
+    read_stream,
+)
 
 OPUS_RATE = 48_000
 # Opus TOC config (packet[0] >> 3) -> frame length in ms (RFC 6716, section 3.1).
@@ -240,6 +248,24 @@ def test_decoded_length_tolerance_as_a_fraction(tmp_path):
     assert decode(_overstated_opus(tmp_path / "ok.opus", 20.0, most)).shortfall_frames == most
     with pytest.raises(AudioDecodeError, match="truncated"):
         decode(_overstated_opus(tmp_path / "cut.opus", 20.0, most + 2))
+
+
+def test_the_cheap_end_check_gives_the_full_decode_verdict(tmp_path, clip):
+    """What a scanner calls for new files: the stream's verdict without decoding every file whole."""
+    within = _overstated_opus(tmp_path / "ok.opus", 4.0, 8192)
+    assert check_decodes_to_end(within).frames == decode(within).info.frames
+    assert check_decodes_to_end(write(tmp_path / "a.flac", clip, format="FLAC")).backend == "libsndfile"
+    for broken in (
+        _overstated_opus(tmp_path / "short.opus", 4.0, 8193),
+        truncate(write(tmp_path / "cut.flac", clip, format="FLAC")),
+        truncate(write_opus(tmp_path / "cut.opus", 4.0)),
+        truncate(write(tmp_path / "cut.wav", clip, subtype="PCM_16")),
+    ):
+        with pytest.raises(AudioDecodeError) as full:
+            decode(broken)
+        with pytest.raises(AudioDecodeError) as cheap:
+            check_decodes_to_end(broken)
+        assert cheap.value.reason == full.value.reason
 
 
 def test_a_length_the_header_only_estimates_is_not_taken_for_truncation(tmp_path):

@@ -20,7 +20,7 @@ import soundfile as sf
 from test_decode import overstate_ogg_opus_length
 from test_features_signals import SR, music, stereo, truncate, write
 
-from melodex_ml.audio import AudioDecodeError, decode, sndfile
+from melodex_ml.audio import AudioDecodeError, check_decodes_to_end, decode, sndfile
 from melodex_ml.features import ExtractorConfig, FeatureResult
 from melodex_ml.features.batch import shared_extractor
 
@@ -123,6 +123,7 @@ def test_opus_whose_decoder_stops_64_frames_short_of_its_header_is_analysed(enco
     assert issue.message.startswith("decoding ended 64 frames (1.3 ms) before")
     _assert_agrees(result, reference)
     assert result.rows("t")["features"][0]["issues"] == ["decoded_short"]
+    assert check_decodes_to_end(path).frames == declared  # what a scanner checks: accepted too
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +131,16 @@ def long_source(tmp_path_factory) -> Path:
     return write(tmp_path_factory.mktemp("long") / "long.wav", stereo(music(60.0)), subtype="PCM_16")
 
 
-def test_opus_that_libsndfile_fails_on_part_way_is_decoded_by_ffmpeg(long_source, extractor, tmp_path):
+@pytest.fixture(scope="module")
+def long_opus(long_source, tmp_path_factory) -> Path:
     # libopus at 256 kbit/s with 2 s Ogg pages: packets continue across pages, and libsndfile's
     # reader then rejects a page's granule position as "malformed" near the end.
-    path = ffmpeg(long_source, tmp_path / "long.opus", "-c:a", "libopus", "-b:a", "256k", "-page_duration", "2000000")
+    target = tmp_path_factory.mktemp("long") / "long.opus"
+    return ffmpeg(long_source, target, "-c:a", "libopus", "-b:a", "256k", "-page_duration", "2000000")
+
+
+def test_opus_that_libsndfile_fails_on_part_way_is_decoded_by_ffmpeg(long_source, long_opus, extractor):
+    path = long_opus
     with sf.SoundFile(str(path)) as handle:  # the premise: libsndfile opens it, then gives up part-way
         read = 0
         with pytest.raises(sf.LibsndfileError, match="malformed"):
@@ -149,6 +156,7 @@ def test_opus_that_libsndfile_fails_on_part_way_is_decoded_by_ffmpeg(long_source
     assert abs(result.track.rhythm.tempo_bpm - wav.track.rhythm.tempo_bpm) <= TEMPO_BPM
     assert (result.track.tonality.key, result.track.tonality.mode) == ("A", "minor")
     assert abs(result.track.levels.integrated_lufs - wav.track.levels.integrated_lufs) <= LOUDNESS_LU
+    assert check_decodes_to_end(path).backend == "ffmpeg"  # what a scanner checks: accepted too
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,24 @@ class AudioStream:
             )
 
 
+def check_decodes_to_end(path: Path | str) -> AudioInfo:
+    """Confirm, cheaply where possible, that a file's audio decodes to its declared end.
+
+    The same verdict as a full `AudioStream` pass (AudioDecodeError for a truncated file or one
+    both decoders reject; a shortfall within `allowed_shortfall` is fine), for a scanner that must
+    not decode every new file: libsndfile seeks to the last frame that must decode and reads it.
+    Where it cannot (a format it does not read, a length that is only an estimate, its Opus
+    reader rejecting the file), the whole file is decoded, FFmpeg taking over as in the stream.
+    """
+    info = probe(path)
+    if info.backend == "libsndfile" and info.frames_exact:
+        if sndfile.decodes_up_to(info, info.frames - allowed_shortfall(info.frames)):
+            return info
+    stream = open_stream(path)
+    read_stream(stream, lambda s: sum(block.shape[1] for block in s))
+    return stream.info
+
+
 def read_stream(stream: AudioStream, read: Callable[[AudioStream], T]) -> T:
     """``read(stream)``, run once more from the start if FFmpeg took the file over part-way."""
     try:

@@ -83,21 +83,28 @@ def probe(path: Path, size: int) -> AudioInfo | None:
     )
 
 
-def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
-    """float32 (channels, frames) blocks; raises AudioDecodeError for proven damage, SndfileFailed otherwise."""
+def _open(info: AudioInfo) -> sf.SoundFile:
+    """An open handle, after the checks that prove a truncated file (AudioDecodeError)."""
     try:
         handle = sf.SoundFile(os.fsencode(info.path))
     except Exception as exc:
         raise SndfileFailed(f"could not open the file: {exc}") from exc
-    with handle:
-        match = _SHORT_DATA.search(handle.extra_info)
-        declared, present = (int(g) for g in match.groups()) if match else (0, 0)
-        if declared > present and declared not in _UNKNOWN_SIZES:
-            raise AudioDecodeError(
-                info.path, f"truncated: the header declares {declared} bytes of audio but the file holds {present}"
-            )
-        if _OGG_CUT in handle.extra_info:
-            raise AudioDecodeError(info.path, "truncated: the Ogg stream ends without its end-of-stream page")
+    match = _SHORT_DATA.search(handle.extra_info)
+    declared, present = (int(g) for g in match.groups()) if match else (0, 0)
+    if declared > present and declared not in _UNKNOWN_SIZES:
+        handle.close()
+        raise AudioDecodeError(
+            info.path, f"truncated: the header declares {declared} bytes of audio but the file holds {present}"
+        )
+    if _OGG_CUT in handle.extra_info:
+        handle.close()
+        raise AudioDecodeError(info.path, "truncated: the Ogg stream ends without its end-of-stream page")
+    return handle
+
+
+def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    """float32 (channels, frames) blocks; raises AudioDecodeError for proven damage, SndfileFailed otherwise."""
+    with _open(info) as handle:
         done = 0
         while True:
             try:
@@ -109,3 +116,21 @@ def read_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
                 return
             done += len(block)
             yield np.ascontiguousarray(block.T)
+
+
+def decodes_up_to(info: AudioInfo, frame: int) -> bool:
+    """Whether libsndfile, seeking close to ``frame``, decodes audio there (no full decode).
+
+    False when it cannot tell (seek or read fails, or reads nothing); AudioDecodeError where the
+    file proves its own truncation.
+    """
+    try:
+        handle = _open(info)
+    except SndfileFailed:
+        return False
+    with handle:
+        try:
+            handle.seek(max(0, frame - 1))
+            return len(handle.read(1, dtype="float32")) == 1
+        except Exception:  # libsndfile's seek and read raise several types
+            return False
