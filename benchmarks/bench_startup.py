@@ -2,6 +2,7 @@
 
     python benchmarks/bench_startup.py                   # 10 s WAV, 3 warm runs
     python benchmarks/bench_startup.py --isolate-numba   # cold = empty numba cache whatever the code does
+    python benchmarks/bench_startup.py --via-uv          # `uv run melodex ...` instead of .venv/bin/melodex
 
 What a user waits for is the whole command: interpreter start, imports (from bytecode only if it
 was compiled at install: PYTHONDONTWRITEBYTECODE=1 forbids writing it on the fly), numba's JIT
@@ -41,8 +42,14 @@ def write_clip(path: Path, seconds: float) -> Path:
     return path
 
 
+PROJECT = Path(__file__).resolve().parents[1]
+VIA_UV = False  # set from --via-uv
+
+
 def command() -> list[str]:
-    """The installed console script of this environment (what `uv run melodex` ends up running)."""
+    """The installed console script of this environment, or `uv run melodex` (which also checks the lock)."""
+    if VIA_UV:
+        return [shutil.which("uv") or "uv", "run", "--locked", "--project", str(PROJECT), "melodex"]
     script = Path(sys.executable).with_name("melodex")
     return [str(script)] if script.exists() else [sys.executable, "-m", "dagster_project.cli"]
 
@@ -105,13 +112,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs (median reported)")
     parser.add_argument("--isolate-numba", action="store_true", help="point NUMBA_CACHE_DIR at the fresh home")
+    parser.add_argument("--via-uv", action="store_true", help="time `uv run melodex` instead of the script")
     args = parser.parse_args()
+    global VIA_UV
+    VIA_UV = args.via_uv
 
     with tempfile.TemporaryDirectory(prefix="melodex-startup-") as tmp:
         tmp = Path(tmp)
         clip = write_clip(tmp / "one.wav", args.seconds)
         home = tmp / "home"
-        print(f"`{' '.join(Path(c).name for c in command())} features one.wav` ({args.seconds:g} s clip), "
+        shown = "uv run melodex" if VIA_UV else "melodex"
+        print(f"`{shown} features one.wav` ({args.seconds:g} s clip), "
               f"{os.cpu_count()} cores, bytecode compiled at install: {'yes' if bytecode_compiled() else 'no'}, "
               f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
         cold = run_command(clip, home, args.isolate_numba)

@@ -4,8 +4,8 @@ Every consumer reads a file through one `AudioStream`, so a file is decoded once
 descriptors it feeds, and a two-hour mix never has to sit in memory whole.
 
 Two decoders, one verdict. libsndfile reads first; when it does not know the format, cannot
-open the file or fails part-way (its Opus reader calls some valid page layouts "malformed"),
-FFmpeg decodes the *whole* file again from the start, so the samples a consumer sees all come
+open the file, fails part-way (its Opus reader calls some valid page layouts "malformed") or
+stops well short of the declared length, FFmpeg decodes the *whole* file again from the start, so the samples a consumer sees all come
 from one decoder (`AudioInfo.backend` says which, `AudioStream.fallback_reason` why). Only a file
 both reject is an `AudioDecodeError`.
 
@@ -27,7 +27,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from melodex_ml.audio import ffmpeg, sndfile
-from melodex_ml.audio.formats import AudioDecodeError, AudioInfo
+from melodex_ml.audio.formats import AudioDecodeError, AudioInfo, ogg_stream_ends
 
 BLOCK_FRAMES = 1 << 18  # ~6 s at 44.1 kHz: large enough to amortise calls, small enough to bound memory
 NonFinite = Literal["zero", "error"]
@@ -83,14 +83,16 @@ def probe(path: Path | str) -> AudioInfo:
     if size == 0:
         raise AudioDecodeError(path, "empty file (0 bytes)")
     info = sndfile.probe(path, size)
-    if info is not None:
-        return info
-    try:
-        return ffmpeg.probe(path, size)
-    except AudioDecodeError as exc:
-        if exc.reason.startswith("FFmpeg could not open"):
-            raise AudioDecodeError(path, f"not a recognised audio file ({exc.reason})") from exc
-        raise
+    if info is None:
+        try:
+            info = ffmpeg.probe(path, size)
+        except AudioDecodeError as exc:
+            if exc.reason.startswith("FFmpeg could not open"):
+                raise AudioDecodeError(path, f"not a recognised audio file ({exc.reason})") from exc
+            raise
+    if info.container == "ogg" and not ogg_stream_ends(path):
+        raise AudioDecodeError(path, "truncated: the Ogg stream ends without its end-of-stream page")
+    return info
 
 
 class AudioStream:
@@ -123,18 +125,20 @@ class AudioStream:
         if self.info.backend == "libsndfile":
             try:
                 yield from self._counted(sndfile.read_blocks(self.info, self.block_frames))
+                if stopped := self._incomplete():  # a decoder that stops early may be wrong: ask the other
+                    raise sndfile.SndfileFailed(stopped)
             except sndfile.SndfileFailed as failure:
                 self._hand_to_ffmpeg(failure.reason)
                 if self.frames_read:  # the consumer has seen part of the file: it must start over
                     raise StreamRestarted(self.path, f"libsndfile {failure.reason}; FFmpeg reads it again") from None
             else:
-                self._check_complete()
                 return
         try:
             yield from self._counted(ffmpeg.read_blocks(self.info, self.block_frames))
         except AudioDecodeError as exc:
             raise self._both_failed(exc.reason) from exc
-        self._check_complete()
+        if stopped := self._incomplete():
+            raise self._both_failed(f"truncated: FFmpeg {stopped}" if self.frames_read else "no audio frames")
 
     def _counted(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         for block in blocks:
@@ -165,16 +169,14 @@ class AudioStream:
         block[~finite] = 0.0
         self.nonfinite_samples += bad
 
-    def _check_complete(self) -> None:
+    def _incomplete(self) -> str | None:
+        """How decoding fell short of the declared length beyond the tolerance; None if it did not."""
         if self.frames_read == 0:
-            raise self._both_failed("no audio frames")
+            return "decoded no audio frames"
         declared, rate = self.info.frames, self.info.sample_rate
-        if self.shortfall_frames > allowed_shortfall(declared):
-            decoder = "FFmpeg" if self.info.backend == "ffmpeg" else "libsndfile"
-            raise self._both_failed(
-                f"truncated: {decoder} decoded {self.frames_read / rate:.1f} s of the {declared / rate:.1f} s "
-                "the file declares"
-            )
+        if self.shortfall_frames <= allowed_shortfall(declared):
+            return None
+        return f"decoded {self.frames_read / rate:.1f} s of the {declared / rate:.1f} s the file declares"
 
 
 def check_decodes_to_end(path: Path | str) -> AudioInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -62,3 +63,21 @@ def header_facts(path: Path) -> HeaderFacts:
     # mutagen leaves the mode UNKNOWN exactly when no Xing/Info/VBRI header gives the frame count.
     estimate = isinstance(tagged, MP3) and stream.bitrate_mode == BitrateMode.UNKNOWN
     return HeaderFacts(bitrate / 1000 if bitrate else None, estimate)
+
+
+def ogg_stream_ends(path: Path) -> bool:
+    """Whether an Ogg file's last page carries the end-of-stream flag, as the Ogg format requires.
+
+    A copy cut short ends on an earlier page (or a partial one) without it. The decoders cannot
+    tell: the length they read from the last granule position shrinks with the file, and
+    libsndfile's own note of a missing end page depends on where the cut lands.
+    """
+    from mutagen.ogg import OggPage
+
+    try:
+        with open(os.fsencode(path), "rb") as handle:
+            serial = OggPage(handle).serial
+            last = OggPage.find_last(handle, serial)
+    except Exception:  # not parseable as Ogg pages: the decoders will say why
+        return True
+    return last is not None and last.last

@@ -1,7 +1,7 @@
 """The first decoder: libsndfile (WAV, AIFF, FLAC, Ogg Vorbis/Opus, MP3 ...), fast and exact for PCM.
 
 Two kinds of failure are told apart. The file itself proves damage (a header that promises more
-bytes than the file holds, an Ogg stream without its end page): that is final, `AudioDecodeError`.
+bytes than the file holds): that is final, `AudioDecodeError`.
 libsndfile cannot open or finish a file it claims to support (its Opus reader rejects some valid
 page layouts as "malformed"): that is `SndfileFailed`, and another decoder gets the file.
 """
@@ -37,7 +37,6 @@ _COMPRESSED = {"VORBIS": "vorbis", "OPUS": "opus", "MPEG_LAYER_III": "mp3", "MPE
 # "unknown", not "truncated".
 _SHORT_DATA = re.compile(r"\b(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)")
 _UNKNOWN_SIZES = {0, 0xFFFFFFFF}
-_OGG_CUT = "Last page lacks an end-of-stream bit"  # an Ogg stream cut off mid-way
 # libsndfile reports SF_COUNT_MAX frames when a stream's length is unknown.
 _UNKNOWN_FRAMES = 1 << 62
 
@@ -96,9 +95,6 @@ def _open(info: AudioInfo) -> sf.SoundFile:
         raise AudioDecodeError(
             info.path, f"truncated: the header declares {declared} bytes of audio but the file holds {present}"
         )
-    if _OGG_CUT in handle.extra_info:
-        handle.close()
-        raise AudioDecodeError(info.path, "truncated: the Ogg stream ends without its end-of-stream page")
     return handle
 
 
