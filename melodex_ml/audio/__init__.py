@@ -1,13 +1,28 @@
-"""Audio input: probing and decoding files into float32 sample blocks."""
+"""Audio input: probing and decoding files into float32 sample blocks (libsndfile, then FFmpeg)."""
 
 from melodex_ml.audio.decode import (
-    AudioDecodeError,
-    AudioInfo,
     AudioStream,
     DecodedAudio,
+    StreamRestarted,
+    allowed_shortfall,
+    check_decodes_to_end,
     decode,
     open_stream,
     probe,
+    read_stream,
 )
+from melodex_ml.audio.formats import AudioDecodeError, AudioInfo
 
-__all__ = ["AudioDecodeError", "AudioInfo", "AudioStream", "DecodedAudio", "decode", "open_stream", "probe"]
+__all__ = [
+    "AudioDecodeError",
+    "AudioInfo",
+    "AudioStream",
+    "DecodedAudio",
+    "StreamRestarted",
+    "allowed_shortfall",
+    "check_decodes_to_end",
+    "decode",
+    "open_stream",
+    "probe",
+    "read_stream",
+]

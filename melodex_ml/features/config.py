@@ -46,6 +46,9 @@ class ExtractorConfig:
     # Threads each process may use for BLAS/OpenMP/TensorFlow; None = cores / workers.
     threads: int | None = None
     block_frames: int = BLOCK_FRAMES
+    # Where numba keeps librosa's compiled functions between runs (the state folder's numba/);
+    # None leaves numba's default, the __pycache__ beside librosa's sources where writable.
+    jit_cache_dir: Path | None = None
     version: str = field(default=EXTRACTOR_VERSION)
 
     def __post_init__(self) -> None:
@@ -57,6 +60,7 @@ class ExtractorConfig:
         values: dict[str, object] = {
             "segment_seconds": settings.segment_seconds,
             "models_dir": settings.essentia_models_dir,
+            "jit_cache_dir": settings.home_dir / "numba",
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

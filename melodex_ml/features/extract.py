@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from melodex_ml.audio.decode import AudioStream, open_stream
+from melodex_ml.audio.decode import AudioStream, allowed_shortfall, open_stream, read_stream
 from melodex_ml.features import loudness, rhythm, tonal
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.heads import HeadRunner, HeadSpec, SpanPrediction
+from melodex_ml.features.jit import prepare_librosa
 from melodex_ml.features.records import (
     Descriptors,
     Distribution,
@@ -76,6 +77,7 @@ class FeatureExtractor:
     def __init__(self, config: ExtractorConfig | None = None, *, cache: ModelCache | None = None):
         quiet_essentia()
         self.config = config or ExtractorConfig()
+        prepare_librosa(self.config.jit_cache_dir)  # before SpectralAnalyzer's first librosa call
         self.spectral = SpectralAnalyzer(self.config)
         self.heads = HeadRunner.from_folder(self.config.models_dir, self.config.expected_heads, cache)
 
@@ -83,7 +85,10 @@ class FeatureExtractor:
         """Every descriptor of one file; raises AudioDecodeError for files that cannot be decoded."""
         limits = threadpool_limits(self.config.threads) if self.config.threads else nullcontext()
         with limits:
-            return _TrackAnalysis(self, open_stream(path, block_frames=self.config.block_frames)).run()
+            stream = open_stream(path, block_frames=self.config.block_frames)
+            # A fresh analysis per pass: if FFmpeg takes the file over part-way, nothing libsndfile
+            # delivered before it failed stays in the descriptors.
+            return read_stream(stream, lambda s: _TrackAnalysis(self, s).run())
 
 
 class _TrackAnalysis:
@@ -265,7 +270,7 @@ class _TrackAnalysis:
 
     def _issues(self, track: Descriptors, duration: float) -> list[Issue]:
         info, levels, nonfinite = self.stream.info, track.levels, self.stream.nonfinite_samples
-        issues = []
+        issues = self._decode_issues()
         if nonfinite:
             issues.append(Issue("nonfinite_samples", f"{nonfinite} NaN/Inf samples were replaced by silence"))
         if track.timbre.mfcc_mean is None:
@@ -282,6 +287,22 @@ class _TrackAnalysis:
         if duration < _SHORT_S:
             issues.append(Issue("too_short", f"{duration:.2f} s is too short for tempo and danceability"))
         issues += [Issue("head_failed", error) for error in dict.fromkeys(self.head_errors)]
+        return issues
+
+    def _decode_issues(self) -> list[Issue]:
+        stream, issues = self.stream, []
+        if stream.fallback_reason:
+            issues.append(Issue("decoder_fallback", f"{stream.fallback_reason}; decoded with FFmpeg"))
+        if short := stream.shortfall_frames:
+            rate, declared = stream.info.sample_rate, stream.info.frames
+            issues.append(
+                Issue(
+                    "decoded_short",
+                    f"decoding ended {short} frames ({short / rate * 1000:.1f} ms) before the {declared / rate:.2f} s "
+                    f"the header declares (accepted up to {allowed_shortfall(declared)} frames: encoder padding "
+                    "or end trimming)",
+                )
+            )
         return issues
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from melodex_ml.catalog.scan import AUDIO_EXTENSIONS
 from melodex_ml.features.batch import Outcome, extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure
@@ -28,6 +27,9 @@ def audio_files(paths: Iterable[Path | str]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
+            # The scanner's list, imported only for folders: its module brings DuckDB and Arrow.
+            from melodex_ml.catalog.scan import AUDIO_EXTENSIONS
+
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         else:
             found.append(path)  # missing files too: they are reported as failures, not skipped

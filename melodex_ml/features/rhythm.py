@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
+from melodex_ml.features.jit import librosa_beat
+
 # Ignore inter-beat intervals this far from the median: they are missed or doubled beats.
 _IBI_TOLERANCE = 0.1
 _MIN_INTERVALS = 3
@@ -67,7 +69,7 @@ def track_beats(onset: np.ndarray, bpm: float | None, sr: int, hop: int) -> np.n
         return np.zeros(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # librosa warns on empty envelopes; emptiness is our signal
-        _, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop, bpm=bpm, units="time")
+        _, beats = librosa_beat().beat_track(onset_envelope=onset, sr=sr, hop_length=hop, bpm=bpm, units="time")
     return np.asarray(beats, dtype=np.float64)
 
 
