@@ -40,12 +40,16 @@ T = TypeVar("T")
 # damaged packets in a long file and resyncs loses them; 1 % of a 4-minute track is 2.4 s, while
 # a copy cut off at a random point ends in its last 1 % one time in a hundred (and is then
 # analysed with the shortfall recorded).
+# Lossless codecs have no padding to trim: their decoders deliver exactly the declared frames.
 SHORTFALL_MIN_FRAMES = 8192
 SHORTFALL_PERCENT = 1
+LOSSLESS_CODECS = ("pcm", "flac", "alac", "wavpack", "ape", "tta")
 
 
-def allowed_shortfall(declared_frames: int) -> int:
+def allowed_shortfall(declared_frames: int, codec: str = "") -> int:
     """Frames a decoder may deliver fewer than an exact header declares before the file is truncated."""
+    if codec.startswith(LOSSLESS_CODECS):
+        return 0
     return max(SHORTFALL_MIN_FRAMES, declared_frames * SHORTFALL_PERCENT // 100)
 
 
@@ -174,7 +178,7 @@ class AudioStream:
         if self.frames_read == 0:
             return "decoded no audio frames"
         declared, rate = self.info.frames, self.info.sample_rate
-        if self.shortfall_frames <= allowed_shortfall(declared):
+        if self.shortfall_frames <= allowed_shortfall(declared, self.info.codec):
             return None
         return f"decoded {self.frames_read / rate:.1f} s of the {declared / rate:.1f} s the file declares"
 
@@ -190,7 +194,7 @@ def check_decodes_to_end(path: Path | str) -> AudioInfo:
     """
     info = probe(path)
     if info.backend == "libsndfile" and info.frames_exact:
-        if sndfile.decodes_up_to(info, info.frames - allowed_shortfall(info.frames)):
+        if sndfile.decodes_up_to(info, info.frames - allowed_shortfall(info.frames, info.codec)):
             return info
     stream = open_stream(path)
     read_stream(stream, lambda s: sum(block.shape[1] for block in s))

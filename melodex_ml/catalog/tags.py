@@ -31,7 +31,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 
 import mutagen
-import soundfile as sf
 from mutagen.id3 import ID3, RVA2, TCON, UFID
 
 MAX_TAG_CHARS = 1024
@@ -115,7 +114,6 @@ _FORMATS: dict[str, tuple[str, str | None]] = {
 _WAV_CODECS = {1: "pcm", 3: "pcm_float", 0xFFFE: "pcm", 2: "adpcm", 6: "alaw", 7: "mulaw", 0x55: "mp3"}
 # Stream lengths that libsndfile takes from exact header fields, so a short tail read means a cut file.
 _TAIL_CHECKED = frozenset({"FLAC", "OggVorbis", "OggOpus", "OggFLAC"})
-_TAIL_FRAMES = 64
 
 _LEADING_INT = re.compile(r"^\s*(\d{1,9})(?!\d)")  # "3/12" -> 3; absurd lengths -> None
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -328,15 +326,11 @@ def _codec_from_info(kind: str, info) -> str | None:
 
 
 def _check_tail_decodes(path: str | os.PathLike[str]) -> None:
+    """The decoders' verdict (libsndfile, FFmpeg when it fails): a file that only FFmpeg reads to
+    its end, or that stops within codec padding of its header's length, is fine."""
+    from melodex_ml.audio import AudioDecodeError, check_decodes_to_end
+
     try:
-        with sf.SoundFile(os.fsencode(path)) as stream:  # bytes: names need not be UTF-8
-            frames = stream.frames
-            tail = min(frames, _TAIL_FRAMES)
-            stream.seek(frames - tail)
-            decoded = len(stream.read(tail))
-    except sf.LibsndfileError as exc:
-        raise CorruptAudio(f"audio stream does not decode: {exc}") from exc
-    if decoded < tail:
-        raise CorruptAudio(
-            f"audio stream ends early: header declares {frames} frames, decoding stops before the last {tail}"
-        )
+        check_decodes_to_end(os.fsdecode(path))
+    except AudioDecodeError as exc:
+        raise CorruptAudio(f"audio stream does not decode to its end: {exc.reason}") from exc

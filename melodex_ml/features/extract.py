@@ -299,7 +299,7 @@ class _TrackAnalysis:
                 Issue(
                     "decoded_short",
                     f"decoding ended {short} frames ({short / rate * 1000:.1f} ms) before the {declared / rate:.2f} s "
-                    f"the header declares (accepted up to {allowed_shortfall(declared)} frames: encoder padding "
+                    f"the header declares (accepted up to {allowed_shortfall(declared, stream.info.codec)} frames: encoder padding "
                     "or end trimming)",
                 )
             )
