@@ -187,11 +187,11 @@ def _checksums(tf) -> dict[str, dict[str, dict]]:
         reader = tf.compat.v1.train.NewCheckpointReader(_checkpoint_prefix(model))
         tensors = {}
         for name in sorted(reader.get_variable_to_shape_map()):
-            array = np.ascontiguousarray(reader.get_tensor(name))
+            array = np.asarray(reader.get_tensor(name))  # scalars come back as numpy scalars: keep shape ()
             tensors[name] = {
                 "dtype": str(array.dtype),
                 "shape": list(array.shape),
-                "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+                "sha256": hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest(),
             }
         out[model] = tensors
     return out

@@ -46,6 +46,19 @@ def _batch_norm_2d(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS)
 
 
+def relu_bn_max(z: torch.Tensor, bn: nn.BatchNorm2d, freq_dim: int) -> torch.Tensor:
+    """``max over frequency of bn(relu(z))`` for a conv output ``z``, without normalising every band.
+
+    In inference batch-norm is a per-channel affine map with slope ``gamma / sqrt(var + eps)``, and it and
+    ReLU are monotone, so the maximum of the normalised map is the normalised maximum of ``z`` (or its
+    minimum, where gamma < 0). Float rounding is monotone too, so the result is the same number the
+    layer-by-layer order gives; only about 1/60th of the elements are normalised. Inference only.
+    """
+    low, high = torch.aminmax(z, dim=freq_dim)  # (B, C, T)
+    picked = torch.where((bn.weight >= 0)[None, :, None], high, low)
+    return F.batch_norm(F.relu(picked), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+
+
 class TimbralBlock(nn.Module):
     """Conv over (7 frames x k bands), 'valid' in frequency, then the max over the remaining bands."""
 
@@ -57,7 +70,17 @@ class TimbralBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, T, F) -> (B, filters, T)
         x = F.pad(x, (0, 0, self.time_pad, self.time_pad))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        if self.training:
+            return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        # The same convolution as a 1-D one over time, with the kernel's bands as input channels and each
+        # frequency offset as a batch item: CPU kernels run it about 1.5x faster than the 1-channel conv2d.
+        batch, _, frames, _ = x.shape
+        width = self.conv.kernel_size[1]
+        bands = x[:, 0].unfold(2, width, 1).permute(0, 2, 3, 1)  # (B, offsets, width, frames)
+        offsets = bands.shape[1]
+        weight = self.conv.weight[:, 0].permute(0, 2, 1)  # (filters, width, 7)
+        z = F.conv1d(bands.reshape(batch * offsets, width, frames), weight, self.conv.bias)
+        return relu_bn_max(z.view(batch, offsets, -1, z.shape[-1]), self.bn, freq_dim=1)
 
 
 class TemporalBlock(nn.Module):
@@ -73,7 +96,9 @@ class TemporalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, T, F) -> (B, filters, T)
         x = F.pad(x, (0, 0, self.pad_before, self.pad_after))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        if self.training:
+            return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        return relu_bn_max(self.conv(x), self.bn, freq_dim=3)
 
 
 class MidendLayer(nn.Module):
