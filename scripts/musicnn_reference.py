@@ -157,7 +157,7 @@ def _pad(sample_rate: int = 22_050, seconds: float = 10.0) -> np.ndarray:
 
 
 def reference_clips() -> list[Clip]:
-    """Three 10 s clips: a piano-like melody (16 kHz mono), drums and bass (44.1 kHz stereo), a synth pad (22.05 kHz)."""
+    """Three 10 s clips: piano-like melody (16 kHz mono), drums and bass (44.1 kHz stereo), synth pad (22.05 kHz)."""
     return [Clip("piano", _piano(), 16_000), Clip("drums", _drums(), 44_100), Clip("pad", _pad(), 22_050)]
 
 

@@ -35,7 +35,8 @@ CHECKPOINTS = {"msd-musicnn": "MSD_musicnn", "mtt-musicnn": "MTT_musicnn"}
 
 
 def _reference_script():
-    spec = importlib.util.spec_from_file_location("musicnn_reference", DATA.parents[2] / "scripts" / "musicnn_reference.py")
+    script = DATA.parents[2] / "scripts" / "musicnn_reference.py"
+    spec = importlib.util.spec_from_file_location("musicnn_reference", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -92,7 +93,7 @@ def test_mel_filters_are_librosas():
 @pytest.mark.parametrize("pad_mode", ["reflect", "constant"])
 def test_streamed_patches_are_librosas_centred_log_mel(pad_mode):
     t = np.arange(16_000 * 9) / 16_000
-    y = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t) + 0.01 * np.cos(2 * np.pi * 3000 * t**1.1))
+    y = 0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t) + 0.01 * np.cos(2 * np.pi * 3000 * t**1.1)
     y = y.astype(np.float32)
     mel = librosa.feature.melspectrogram(y=y, sr=16_000, n_fft=512, hop_length=256, n_mels=96, pad_mode=pad_mode)
     expected = np.log10(10000 * mel.T + 1)  # float32, without the original's float16 cast

@@ -130,7 +130,8 @@ def test_a_batch_records_bad_files_and_keeps_the_good_ones(cache, tmp_path):
 
 def test_hdf5_record_round_trip(msd, tmp_path):
     result = msd.analyse(tone(8.0), SR, key="x")
-    path = write_embeddings(tmp_path, "b0", [result.track_embedding("msd-musicnn")], model_id="msd-musicnn", pooling="mean")
+    record = result.track_embedding("msd-musicnn")
+    path = write_embeddings(tmp_path, "b0", [record], model_id="msd-musicnn", pooling="mean")
     stored = read_embeddings(path)
     np.testing.assert_array_equal(stored.vector("x"), result.outputs["msd-musicnn"].embedding)
     assert stored.segment_end_s.tolist() == [8.0]

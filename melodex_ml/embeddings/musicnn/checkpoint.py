@@ -185,7 +185,7 @@ class Checkpoint:
     @classmethod
     def open(cls, prefix: Path | str) -> Checkpoint:
         checkpoint = cls(str(prefix))
-        checkpoint.entries  # parse the index now so that a bad file fails here, not at first read
+        _ = checkpoint.entries  # parse the index now so that a bad file fails here, not at first read
         return checkpoint
 
     @property

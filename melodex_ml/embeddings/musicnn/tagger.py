@@ -37,12 +37,8 @@ from melodex_ml.embeddings.musicnn.patches import (
     collate_patches,
 )
 from melodex_ml.embeddings.musicnn.records import ModelOutput, MusicnnResult, pool_patches
-from melodex_ml.embeddings.musicnn.weights import (
-    EMBEDDING_LAYER,
-    checkpoint_sha256,
-    load_musicnn,
-    model_spec,
-)
+from melodex_ml.embeddings.musicnn.specs import EMBEDDING_LAYER, model_spec
+from melodex_ml.embeddings.musicnn.weights import checkpoint_sha256, load_musicnn
 from melodex_ml.models.cache import ModelCache, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings
 
@@ -107,7 +103,9 @@ class _Pending:
 
 
 class MusicnnTagger:
-    def __init__(self, networks: Sequence[LoadedMusicnn], frontend: LogMelSpectrogram, config: MusicnnConfig, device: str):
+    def __init__(
+        self, networks: Sequence[LoadedMusicnn], frontend: LogMelSpectrogram, config: MusicnnConfig, device: str
+    ):
         self.networks = list(networks)
         self.frontend = frontend
         self.config = config
@@ -130,7 +128,9 @@ class MusicnnTagger:
         cache = cache or process_cache()
 
         def loader(name: str):
-            return lambda: LoadedMusicnn(name, load_musicnn(name, device), checkpoint_sha256(name), model_spec(name).labels)
+            return lambda: LoadedMusicnn(
+                name, load_musicnn(name, device), checkpoint_sha256(name), model_spec(name).labels
+            )
 
         networks = [cache.get(f"musicnn:{name}:{device}", loader(name)) for name in config.models]
         frontend = cache.get(f"musicnn-frontend:{device}", lambda: LogMelSpectrogram().to(device).eval())
@@ -251,7 +251,9 @@ class MusicnnTagger:
             embeddings = np.stack(state.outputs[net.name][0])[order]
             tags = np.stack(state.outputs[net.name][1])[order]
             if not (np.isfinite(embeddings).all() and np.isfinite(tags).all()):
-                raise ValueError(f"{source.key}: {net.name} produced non-finite outputs (is the audio wildly out of range?)")
+                raise ValueError(
+                    f"{source.key}: {net.name} produced non-finite outputs (is the audio wildly out of range?)"
+                )
             segments, seg_emb, seg_tags, emb, track_tags = pool_patches(
                 embeddings, tags, starts, done.duration_s, self.config.segment_seconds
             )

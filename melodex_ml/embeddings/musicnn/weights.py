@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -21,35 +20,8 @@ import torch
 
 from melodex_ml.embeddings.musicnn.checkpoint import Checkpoint
 from melodex_ml.embeddings.musicnn.model import MusiCNN
+from melodex_ml.embeddings.musicnn.specs import model_spec
 from melodex_ml.models.cache import ModelUnavailable
-
-EMBEDDING_LAYER = "model/dense/BiasAdd"  # the TF node of the embedding (Essentia's name for it)
-
-
-@dataclass(frozen=True)
-class MusicnnModelSpec:
-    name: str  # Melodex's name, as Essentia's model files are named (msd-musicnn-1.pb)
-    checkpoint: str  # folder in the musicnn package
-    dataset: str
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        from musicnn import configuration  # constants only
-
-        return tuple(configuration.MSD_LABELS if self.checkpoint.startswith("MSD") else configuration.MTT_LABELS)
-
-
-MODELS: dict[str, MusicnnModelSpec] = {
-    "msd-musicnn": MusicnnModelSpec("msd-musicnn", "MSD_musicnn", "Million Song Dataset (last.fm tags)"),
-    "mtt-musicnn": MusicnnModelSpec("mtt-musicnn", "MTT_musicnn", "MagnaTagATune"),
-}
-
-
-def model_spec(name: str) -> MusicnnModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown MusiCNN model {name!r}; choose one of {sorted(MODELS)}") from None
 
 
 def checkpoint_dir(checkpoint: str) -> Path:
@@ -68,7 +40,7 @@ def checkpoint_prefix(name: str) -> str:
     return str(checkpoint_dir(model_spec(name).checkpoint)) + "/"
 
 
-@lru_cache(maxsize=None)
+@cache
 def checkpoint_sha256(name: str) -> str:
     """sha256 of the model's ``.data`` file (computed once per process): identifies the weights in outputs."""
     digest = hashlib.sha256()
@@ -137,8 +109,10 @@ def load_musicnn(name: str, device: str = "cpu") -> MusiCNN:
     expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     for key, tensor in state.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise ValueError(f"{name}: {key} has shape {tuple(tensor.shape)} in the checkpoint, "
-                             f"the network expects {tuple(expected[key].shape)}")
+            raise ValueError(
+                f"{name}: {key} has shape {tuple(tensor.shape)} in the checkpoint, "
+                f"the network expects {tuple(expected[key].shape)}"
+            )
     missing = sorted(set(expected) - set(state))
     if missing:
         raise ValueError(f"{name}: the checkpoint does not provide {missing}")
