@@ -19,7 +19,7 @@ from melodex_ml.embeddings.musicnn.frontend import (
     LogMelSpectrogram,
     mel_filterbank,
 )
-from melodex_ml.embeddings.musicnn.model import TemporalBlock, relu_bn_max
+from melodex_ml.embeddings.musicnn.model import TemporalBlock, TimbralBlock
 from melodex_ml.embeddings.musicnn.patches import PatchWindower
 from melodex_ml.embeddings.musicnn.tagger import MusicnnConfig, MusicnnTagger
 from melodex_ml.embeddings.musicnn.weights import (
@@ -60,17 +60,23 @@ def test_every_trained_variable_is_mapped_once():
     assert len(state) == len(trained) == 64  # (8 convs + 2 dense) x (kernel, bias) + 11 batch-norms x 4
 
 
-def test_fused_relu_bn_max_is_exactly_the_layer_by_layer_result():
+@pytest.mark.parametrize("block", [TimbralBlock((7, 38), filters=6), TemporalBlock(64, filters=6)])
+def test_fused_inference_blocks_equal_the_layer_by_layer_order(block):
+    """conv -> ReLU -> batch-norm -> max over bands, with scales of both signs (and zero)."""
     torch.manual_seed(0)
-    bn = torch.nn.BatchNorm2d(6, eps=1e-3).eval()
     with torch.no_grad():
-        bn.weight.copy_(torch.tensor([1.5, -0.7, 0.0, 2.0, -3.0, 0.2]))
-        bn.bias.normal_()
-        bn.running_mean.normal_()
-        bn.running_var.uniform_(0.1, 2.0)
-    z = torch.randn(3, 6, 11, 17)
-    expected = bn(torch.relu(z)).amax(dim=3)
-    assert torch.equal(relu_bn_max(z, bn, freq_dim=3), expected)
+        block.bn.weight.copy_(torch.tensor([1.5, -0.7, 0.0, 2.0, -3.0, 0.2]))
+        block.bn.bias.normal_()
+        block.bn.running_mean.normal_()
+        block.bn.running_var.uniform_(0.1, 2.0)
+    x = torch.randn(3, 1, 40, 96)
+    block.eval()
+    with torch.no_grad():
+        pad = (0, 0, 3, 3) if isinstance(block, TimbralBlock) else (0, 0, block.pad_before, block.pad_after)
+        expected = block.bn(torch.relu(block.conv(torch.nn.functional.pad(x, pad)))).amax(dim=3)
+        got = block(x)
+    assert got.shape == expected.shape == (3, 6, 40)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_tf_same_padding_puts_the_extra_row_after():

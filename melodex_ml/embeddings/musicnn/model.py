@@ -46,17 +46,22 @@ def _batch_norm_2d(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS)
 
 
-def relu_bn_max(z: torch.Tensor, bn: nn.BatchNorm2d, freq_dim: int) -> torch.Tensor:
-    """``max over frequency of bn(relu(z))`` for a conv output ``z``, without normalising every band.
+def gamma_signs(bn: nn.BatchNorm2d) -> torch.Tensor:
+    """+1 where the channel's batch-norm scale is >= 0, -1 where it is negative."""
+    return torch.where(bn.weight >= 0, 1.0, -1.0)
 
-    In inference batch-norm is a per-channel affine map with slope ``gamma / sqrt(var + eps)``, and it and
-    ReLU are monotone, so the maximum of the normalised map is the normalised maximum of ``z`` (or its
-    minimum, where gamma < 0). Float rounding is monotone too, so the result is the same number the
-    layer-by-layer order gives; only about 1/60th of the elements are normalised. Inference only.
+
+def relu_bn_of_signed_max(signed_max: torch.Tensor, signs: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """``max over frequency of bn(relu(z))`` from ``max over frequency of signs * z`` (shape (B, C, T)).
+
+    In inference batch-norm is a per-channel affine map with slope ``gamma / sqrt(var + eps)``; it and ReLU
+    are monotone, so the maximum of the normalised map is the normalised maximum of ``z`` where gamma >= 0
+    and the normalised minimum where gamma < 0. The callers get ``-min z = max(-z)`` for free by negating
+    those channels' filters and biases (exact in floating point), so one max over the conv output, with no
+    ReLU or batch-norm over all its elements, gives the number the layer-by-layer order gives.
     """
-    low, high = torch.aminmax(z, dim=freq_dim)  # (B, C, T)
-    picked = torch.where((bn.weight >= 0)[None, :, None], high, low)
-    return F.batch_norm(F.relu(picked), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    extreme = signed_max * signs[None, :, None]
+    return F.batch_norm(F.relu(extreme), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 class TimbralBlock(nn.Module):
@@ -78,9 +83,10 @@ class TimbralBlock(nn.Module):
         width = self.conv.kernel_size[1]
         bands = x[:, 0].unfold(2, width, 1).permute(0, 2, 3, 1)  # (B, offsets, width, frames)
         offsets = bands.shape[1]
-        weight = self.conv.weight[:, 0].permute(0, 2, 1)  # (filters, width, 7)
-        z = F.conv1d(bands.reshape(batch * offsets, width, frames), weight, self.conv.bias)
-        return relu_bn_max(z.view(batch, offsets, -1, z.shape[-1]), self.bn, freq_dim=1)
+        signs = gamma_signs(self.bn)
+        weight = self.conv.weight[:, 0].permute(0, 2, 1) * signs[:, None, None]  # (filters, width, 7)
+        z = F.conv1d(bands.reshape(batch * offsets, width, frames), weight, self.conv.bias * signs)
+        return relu_bn_of_signed_max(z.view(batch, offsets, -1, z.shape[-1]).amax(dim=1), signs, self.bn)
 
 
 class TemporalBlock(nn.Module):
@@ -98,7 +104,9 @@ class TemporalBlock(nn.Module):
         x = F.pad(x, (0, 0, self.pad_before, self.pad_after))
         if self.training:
             return self.bn(F.relu(self.conv(x))).amax(dim=3)
-        return relu_bn_max(self.conv(x), self.bn, freq_dim=3)
+        signs = gamma_signs(self.bn)
+        z = F.conv2d(x, self.conv.weight * signs[:, None, None, None], self.conv.bias * signs)
+        return relu_bn_of_signed_max(z.amax(dim=3), signs, self.bn)
 
 
 class MidendLayer(nn.Module):
