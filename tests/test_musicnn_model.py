@@ -134,3 +134,16 @@ def test_from_audio_the_tags_follow_the_tensorflow_pipeline(taggers, pad_mode):
             assert np.abs(ours.tags - taggram.mean(axis=0)).max() < (1e-4 if pad_mode == "constant" else 1e-2)
             tf_embedding = REFERENCE[f"{checkpoint}/{clip.name}/embeddings"].mean(axis=0)
             assert np.corrcoef(ours.embedding, tf_embedding)[0, 1] >= 0.99
+
+
+def test_the_network_runs_under_reduced_precision_autocast():
+    """The CUDA path autocasts the network to fp16/bf16; CPU bf16 autocast exercises the same mixed dtypes."""
+    model = load_musicnn("mtt-musicnn")
+    patches = torch.from_numpy(REFERENCE["patches"][:2])
+    with torch.inference_mode():
+        full = model(patches)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            reduced = model(patches)
+    assert torch.isfinite(reduced.tags.float()).all() and torch.isfinite(reduced.embedding.float()).all()
+    for a, b in zip(full.tags, reduced.tags.float(), strict=True):
+        assert np.corrcoef(a.numpy(), b.numpy())[0, 1] > 0.95

@@ -115,7 +115,7 @@ class PatchWindower:
         return windows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: comparing sample arrays element-wise makes no sense
 class AudioSource:
     """One track to analyse: a file (decoded block by block) or samples in memory, shaped (channels, n)."""
 
