@@ -34,6 +34,10 @@ TIMBRAL_FILTERS = int(1.6 * 128)  # 204
 TEMPORAL_KERNELS = (128, 64, 32)
 TEMPORAL_FILTERS = int(1.6 * 32)  # 51
 FRONTEND_CHANNELS = len(TIMBRAL_KERNELS) * TIMBRAL_FILTERS + len(TEMPORAL_KERNELS) * TEMPORAL_FILTERS  # 561
+# Front-end feature maps before the max over bands take about 11 MB per patch (the 7x38 branch: 204 filters x
+# 59 offsets x 187 frames); in inference the front end runs this many patches at a time, so a large batch
+# costs no more memory than a few patches.
+CPU_FRONTEND_CHUNK = 8
 
 
 class MusiCNNOutput(NamedTuple):
@@ -122,8 +126,15 @@ class MidendLayer(nn.Module):
 
 
 class MusiCNN(nn.Module):
-    def __init__(self, n_classes: int = 50, midend_filters: int = 64, dense_units: int = 200):
+    def __init__(
+        self,
+        n_classes: int = 50,
+        midend_filters: int = 64,
+        dense_units: int = 200,
+        frontend_chunk: int = CPU_FRONTEND_CHUNK,
+    ):
         super().__init__()
+        self.frontend_chunk = frontend_chunk
         self.input_bn = _batch_norm_2d(1)
         self.timbral = nn.ModuleList(TimbralBlock(k) for k in TIMBRAL_KERNELS)
         self.temporal = nn.ModuleList(TemporalBlock(k) for k in TEMPORAL_KERNELS)
@@ -145,7 +156,10 @@ class MusiCNN(nn.Module):
         if logmel.ndim != 3 or logmel.shape[2] != N_MELS:
             raise ValueError(f"expected (batch, frames, {N_MELS}) log-mel patches, got {tuple(logmel.shape)}")
         x = self.input_bn(logmel.unsqueeze(1))  # (B, 1, T, F)
-        front = torch.cat([block(x) for block in (*self.timbral, *self.temporal)], dim=1)  # (B, 561, T)
+        chunks = [x] if self.training else x.split(self.frontend_chunk)
+        front = torch.cat(  # (B, 561, T)
+            [torch.cat([block(chunk) for block in (*self.timbral, *self.temporal)], dim=1) for chunk in chunks]
+        )
 
         mid1 = self.midend[0](front)
         mid2 = self.midend[1](mid1) + mid1

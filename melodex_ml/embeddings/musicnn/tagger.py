@@ -98,7 +98,7 @@ class MusicnnBatchResult:
 class _Pending:
     """Per-patch outputs of a source whose end has not been seen yet."""
 
-    patches: list[np.ndarray] = field(default_factory=list)
+    patches: list[int] = field(default_factory=list)
     outputs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(default_factory=dict)
 
 

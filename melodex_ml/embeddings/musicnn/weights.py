@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from melodex_ml.embeddings.musicnn.checkpoint import Checkpoint
-from melodex_ml.embeddings.musicnn.model import MusiCNN
+from melodex_ml.embeddings.musicnn.model import CPU_FRONTEND_CHUNK, MusiCNN
 from melodex_ml.embeddings.musicnn.specs import model_spec
 from melodex_ml.models.cache import ModelUnavailable
 
@@ -104,7 +104,8 @@ def state_dict_from_checkpoint(checkpoint: Checkpoint) -> dict[str, torch.Tensor
 def load_musicnn(name: str, device: str = "cpu") -> MusiCNN:
     """The trained network ``name`` (``msd-musicnn`` / ``mtt-musicnn``) in eval mode on ``device``."""
     spec = model_spec(name)
-    model = MusiCNN(n_classes=len(spec.labels))
+    # A GPU has memory for the front end of a whole batch at once, and is faster that way.
+    model = MusiCNN(n_classes=len(spec.labels), frontend_chunk=256 if device.startswith("cuda") else CPU_FRONTEND_CHUNK)
     state = state_dict_from_checkpoint(Checkpoint.open(checkpoint_prefix(name)))
     expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     for key, tensor in state.items():
