@@ -14,7 +14,11 @@ Every comparison runs both sides in the same run on the same input and prints th
 3. ``CosineIndex.similar_to`` over 100,000 x 200 float32 vectors (RANDOM vectors: a speed test, not a
    quality one) versus normalising and fully sorting per query;
 4. with ``--long-minutes N``: peak resident memory of tagging a 3-minute file and then an N-minute one
-   (a two-hour file is ``--long-minutes 120``); a bounded pipeline peaks at about the same.
+   (a two-hour file is ``--long-minutes 120``); a bounded pipeline peaks at about the same. With glibc's
+   default malloc the peak still creeps up (about 7 MB a batch after the first hour): the front end's
+   large, short-lived feature maps fragment the heap once glibc's dynamic mmap threshold has grown. Python
+   objects do not accumulate (a run without the network stays flat), and with a fixed threshold
+   (``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment) a two-hour file peaks where a 3-minute one does.
 
 Files are demo-library tracks (``melodex_ml.demo.synth``), 44.1 kHz stereo WAV.
 """
