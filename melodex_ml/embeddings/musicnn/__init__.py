@@ -1,0 +1,1 @@
+"""MusiCNN (Pons & Serra, 2019) in PyTorch, from the checkpoints the ``musicnn`` package ships."""
