@@ -159,6 +159,19 @@ def test_opus_that_libsndfile_fails_on_part_way_is_decoded_by_ffmpeg(long_source
     assert check_decodes_to_end(path).backend == "ffmpeg"  # what a scanner checks: accepted too
 
 
+def test_musicnn_starts_over_when_ffmpeg_takes_a_file_over_part_way(long_source, long_opus):
+    """The tagger streams patches as it decodes: a restart replaces the first pass, it is not a failure."""
+    from melodex_ml.embeddings.musicnn.tagger import MusicnnConfig, MusicnnTagger
+
+    tagger = MusicnnTagger.load(("msd-musicnn",), config=MusicnnConfig(models=("msd-musicnn",)))
+    batch = tagger.analyse_tracks([("opus", long_opus), ("wav", long_source)])
+    assert not batch.failures
+    opus, wav = sorted(batch.results, key=lambda r: r.key)
+    assert opus.n_patches == wav.n_patches
+    correlation = np.corrcoef(opus.outputs["msd-musicnn"].tags, wav.outputs["msd-musicnn"].tags)[0, 1]
+    assert correlation > 0.99
+
+
 @pytest.mark.parametrize(
     ("suffix", "reason"),
     [

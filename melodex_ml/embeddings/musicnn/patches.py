@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from melodex_ml.audio.decode import BLOCK_FRAMES, NonFinite, open_stream
+from melodex_ml.audio.decode import BLOCK_FRAMES, NonFinite, StreamRestarted, open_stream
 from melodex_ml.embeddings.musicnn.frontend import (
     EDGE_PAD,
     HOP,
@@ -168,8 +168,12 @@ def _memory_blocks(source: AudioSource, nonfinite: NonFinite, counter: list[int]
         yield block
 
 
-def stream_windows(source: AudioSource, config: PatchingConfig) -> Iterator[np.ndarray | SourceDone]:
-    """The source's windows in order, then its :class:`SourceDone` (``source`` index left at -1)."""
+RESTART = object()  # the stream started over: window numbers begin again at 0
+
+
+def stream_windows(source: AudioSource, config: PatchingConfig) -> Iterator[np.ndarray | SourceDone | object]:
+    """The source's windows in order, then its :class:`SourceDone` (``source`` index left at -1);
+    :data:`RESTART` when the decoder started over."""
     counter = [0]
     if source.path is not None:
         stream = open_stream(source.path, nonfinite=config.nonfinite)
@@ -177,12 +181,20 @@ def stream_windows(source: AudioSource, config: PatchingConfig) -> Iterator[np.n
     else:
         rate, blocks = int(source.sample_rate), _memory_blocks(source, config.nonfinite, counter)
         channels = 1 if np.ndim(source.samples) == 1 else int(np.shape(source.samples)[0])
-    resample = StreamResampler(rate, SAMPLE_RATE)
-    windower = PatchWindower(config.hop_frames, config.pad_mode)
-    frames = 0
-    for block in blocks:
-        frames += block.shape[1]
-        yield from windower.push(resample(block.mean(axis=0)))
+    while True:
+        resample = StreamResampler(rate, SAMPLE_RATE)
+        windower = PatchWindower(config.hop_frames, config.pad_mode)
+        frames = 0
+        try:
+            for block in blocks:
+                frames += block.shape[1]
+                yield from windower.push(resample(block.mean(axis=0)))
+            break
+        except StreamRestarted:
+            # libsndfile failed part-way and FFmpeg decodes the file from its start: the windows
+            # so far are cut again (numbered from 0, so they replace the first pass's).
+            yield RESTART
+            blocks = iter(stream)
     yield from windower.push(resample(np.zeros(0, np.float32), last=True))
     yield from windower.finish()
     nonfinite = stream.nonfinite_samples if source.path is not None else counter[0]
@@ -214,6 +226,8 @@ class PatchStream(IterableDataset):
                 for item in stream_windows(self.sources[index], self.config):
                     if isinstance(item, SourceDone):
                         yield replace(item, source=index)
+                    elif item is RESTART:
+                        patch = 0
                     else:
                         yield PatchItem(index, patch, item)
                         patch += 1

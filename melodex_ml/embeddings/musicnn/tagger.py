@@ -96,10 +96,10 @@ class MusicnnBatchResult:
 
 @dataclass
 class _Pending:
-    """Per-patch outputs of a source whose end has not been seen yet."""
+    """Per-patch outputs of a source whose end has not been seen yet, by patch number (a decoder that
+    starts over numbers its windows from 0 again, and the second pass replaces the first)."""
 
-    patches: list[int] = field(default_factory=list)
-    outputs: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = field(default_factory=dict)
+    outputs: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
 
 class MusicnnTagger:
@@ -234,22 +234,18 @@ class MusicnnTagger:
         outputs = self.infer_windows(batch.windows)
         for row, (source, patch) in enumerate(zip(batch.source.tolist(), batch.patch.tolist(), strict=True)):
             state = pending.setdefault(source, _Pending())
-            state.patches.append(patch)
-            for name, (embeddings, tags) in outputs.items():
-                lists = state.outputs.setdefault(name, ([], []))
-                lists[0].append(embeddings[row])
-                lists[1].append(tags[row])
+            state.outputs[patch] = {name: (embeddings[row], tags[row]) for name, (embeddings, tags) in outputs.items()}
 
     def _result(self, source: AudioSource, done: SourceDone, state: _Pending) -> MusicnnResult:
-        if len(state.patches) != done.n_patches:
-            raise ValueError(f"{source.key}: {done.n_patches} patches cut but {len(state.patches)} analysed")
-        order = np.argsort(state.patches)
+        if any(patch not in state.outputs for patch in range(done.n_patches)):
+            raise ValueError(f"{source.key}: {done.n_patches} patches cut but {len(state.outputs)} analysed")
+        patches = range(done.n_patches)
         hop_s = self.config.hop_frames * HOP / SAMPLE_RATE
-        starts = np.asarray(state.patches, dtype=np.float64)[order] * hop_s
+        starts = np.arange(done.n_patches, dtype=np.float64) * hop_s
         outputs, segments = {}, ()
         for net in self.networks:
-            embeddings = np.stack(state.outputs[net.name][0])[order]
-            tags = np.stack(state.outputs[net.name][1])[order]
+            embeddings = np.stack([state.outputs[p][net.name][0] for p in patches])
+            tags = np.stack([state.outputs[p][net.name][1] for p in patches])
             if not (np.isfinite(embeddings).all() and np.isfinite(tags).all()):
                 raise ValueError(
                     f"{source.key}: {net.name} produced non-finite outputs (is the audio wildly out of range?)"
