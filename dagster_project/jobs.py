@@ -11,7 +11,9 @@ library_scan_job = dg.define_asset_job(
 process_scan_batch_job = dg.define_asset_job(
     "process_scan_batch_job",
     # Named, not by group: the embeddings group also holds the unpartitioned caption_embeddings.
-    selection=dg.AssetSelection.assets("track_stems", "track_features", "track_embeddings", "genre_predictions"),
+    selection=dg.AssetSelection.assets(
+        "track_stems", "track_features", "track_embeddings", "track_encoder_embeddings", "genre_predictions"
+    ),
     description="Stems, features, embeddings and predictions of one scan batch, in one run (pick the partition).",
 )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
-from dagster_shared.serdes import deserialize_value, serialize_value
+from dagster._serdes import deserialize_value, serialize_value
 
 from dagster_project.instance import QUIET
 from melodex_assets.catalog import DATA_VERSION_TAG, library_observation

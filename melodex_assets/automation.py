@@ -10,7 +10,7 @@ data version, so an unchanged rescan or a retrain that keeps the same champion t
 - ``library_tracks``: the library roots' stat fingerprint (the ``library_roots`` observation)
   changed; optionally also on MELODEX_SCAN_CRON.
 - ``dataset_catalog``, ``caption_embeddings``: new data upstream.
-- ``track_stems``, ``track_features``, ``track_embeddings`` (per scan batch): a new batch, once; and
+- ``track_stems``, ``track_features``, ``track_embeddings``, ``track_encoder_embeddings`` (per scan batch): a new batch, once; and
   a batch still missing when the asset's code version changes -- the code version names the
   model weights (see melodex_ml/stages/versions.py), so configuring Demucs or an encoder later
   processes the batches that were skipped, without a rescan.
@@ -108,6 +108,7 @@ def automation_conditions(settings: MelodexSettings) -> dict[str, dg.AutomationC
         "track_stems": batch,
         "track_features": batch,
         "track_embeddings": batch,
+        "track_encoder_embeddings": batch,
         **{name: on_training_due(settings.train_cron) for name in CANDIDATES},
         "genre_classifier": on_new_data(),
         "genre_predictions": on_new_batch_or_champion(),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from melodex_assets.catalog import library_tracks
 from melodex_assets.checks import one_row_per_track_check
-from melodex_assets.embeddings import track_embeddings
+from melodex_assets.embeddings import track_embeddings, track_encoder_embeddings
 from melodex_assets.features import track_features
 from melodex_assets.models import genre_classifier
 from melodex_assets.partitions import scan_batches
@@ -14,7 +14,7 @@ from melodex_ml.settings import MelodexSettings
 
 
 @dg.asset(
-    group_name="inference", partitions_def=scan_batches, deps=[genre_classifier, track_features, track_embeddings, library_tracks], kinds={"json"},
+    group_name="inference", partitions_def=scan_batches, deps=[genre_classifier, track_features, track_embeddings, track_encoder_embeddings, library_tracks], kinds={"json"},
     output_required=False, retry_policy=BATCH_RETRY,
 )
 def genre_predictions(context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings]):

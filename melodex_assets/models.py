@@ -3,7 +3,7 @@
 import dagster as dg
 
 from melodex_assets.catalog import DATA_VERSION_TAG, dataset_catalog, library_tracks
-from melodex_assets.embeddings import track_embeddings
+from melodex_assets.embeddings import track_embeddings, track_encoder_embeddings
 from melodex_assets.features import track_features
 from melodex_assets.resources import run_tags
 from melodex_assets.results import stage_events
@@ -34,7 +34,7 @@ descriptor_classifier = candidate_asset(
     "The baseline: logistic regression on the segment descriptors (`segment_features`).",
 )
 embedding_probe_classifiers = candidate_asset(
-    "embedding_probe_classifiers", "embedding_probes", [track_embeddings, *LABELS_AND_SPLIT], {"sklearn", "pytorch"},
+    "embedding_probe_classifiers", "embedding_probes", [track_embeddings, track_encoder_embeddings, *LABELS_AND_SPLIT], {"sklearn", "pytorch"},
     "Logistic regression and a small MLP on each stored encoder's segment embeddings (MusiCNN by default).",
 )
 mfcc_cnn_classifier = candidate_asset(

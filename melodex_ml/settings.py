@@ -75,6 +75,10 @@ class MelodexSettings(BaseSettings):
         default=False, description="Run model code shipped with the encoder's repo (MERT needs it)."
     )
     embedding_batch_size: int = Field(default=4, ge=1, description="Audio segments per encoder forward pass.")
+    musicnn_batch_size: int = Field(default=32, ge=1, description="3-second patches per MusiCNN forward pass.")
+    musicnn_workers: int = Field(
+        default=0, ge=0, description="DataLoader worker processes decoding audio for MusiCNN (0: in the main process)."
+    )
     text_encoder: str | None = Field(
         default=None, description="Sentence encoder id or path; None uses the bundled all-MiniLM-L6-v2."
     )

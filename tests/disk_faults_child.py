@@ -59,7 +59,7 @@ def predictions(n: int):
     for i in range(n):
         yield TrackPrediction(
             f"t{i}", f"/music/{i}.flac", "segments", 1, [SegmentPrediction(0, 0.0, 30.0, labels)],
-            GlobalPrediction(["genre0"], [0.02], labels), {"name": "m", "version": "1"},
+            GlobalPrediction(["genre0"], [0.02], labels), [0.0] * 200, {"name": "m", "version": "1"},
         )
 
 

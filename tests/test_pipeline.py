@@ -15,6 +15,7 @@ from tiny_models import save_demucs_repo, save_tiny_encoder, tiny_htdemucs
 
 from melodex_ml.demo import STYLES, generate_demo_library
 from melodex_ml.embeddings.hdf5 import read_embeddings
+from melodex_ml.embeddings.store import encoder_folder_name
 from melodex_ml.settings import get_settings
 from melodex_ml.store import connect
 
@@ -82,12 +83,25 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     # stages without offline weights are skipped with the reason, not faked, and not materialized
     skipped = dict(query("SELECT stage, detail FROM stage_runs WHERE status = 'skipped'"))
     assert "MELODEX_DEMUCS_REPO" in skipped["stems"]
-    assert "MELODEX_AUDIO_ENCODER" in skipped["embeddings"]
+    assert "MELODEX_AUDIO_ENCODER" in skipped["encoder_embeddings"]
     instance = ensure_instance(settings)
-    for asset, reason in (("track_stems", "MELODEX_DEMUCS_REPO"), ("track_embeddings", "MELODEX_AUDIO_ENCODER")):
+    for asset, reason in (("track_stems", "MELODEX_DEMUCS_REPO"), ("track_encoder_embeddings", "MELODEX_AUDIO_ENCODER")):
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(), asset
         (observation,) = instance.fetch_observations(dg.AssetKey(asset), limit=5).records
         assert reason in observation.asset_observation.metadata["skipped"].value
+
+    # embeddings: MusiCNN runs offline, both networks, every analysed track, in DuckDB and HDF5
+    assert query("SELECT model, count(DISTINCT track_id), count(*) FROM track_embeddings GROUP BY ALL ORDER BY 1") == [
+        ("msd-musicnn", analysed, analysed), ("mtt-musicnn", analysed, analysed)
+    ]
+    assert query("SELECT count(*) FROM track_tags") == [(analysed * 100,)]
+    assert query("SELECT count(*) FROM top_track_tags WHERE model = 'mtt-musicnn'") == [(analysed * 5,)]
+    assert query("SELECT count(*) FROM segment_embeddings") == query("SELECT 2 * count(*) FROM segment_features")
+    for model in ("msd-musicnn", "mtt-musicnn"):
+        stored = read_embeddings(settings.embeddings_dir / model / f"{batches[0]}.h5")
+        assert len(stored) == analysed and stored.track.shape == (analysed, 200)
+        assert stored.attrs["layer"] == "model/dense/BiasAdd" and len(stored.attrs["checkpoint_sha256"]) == 64
+    assert query("SELECT count(*) FROM audio_features WHERE instrumentalness IS NULL OR acousticness IS NULL") == [(0,)]
 
     # models: every candidate that could train is registered and scored on one split; a champion
     from mlflow import MlflowClient
@@ -97,7 +111,8 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
 
     champion = experiments.champion_score(settings)
     rows = experiments.compare_candidates(settings)
-    assert {r.candidate for r in rows} >= {"descriptor-logreg", "mfcc-cnn"}
+    assert {r.candidate for r in rows} >= {"descriptor-logreg", "mfcc-cnn", "probe-logreg:msd-musicnn:segment",
+                                           "probe-mlp:mtt-musicnn:segment"}
     assert len({r.split_hash for r in rows}) == 1 and champion.split_hash == rows[0].split_hash
     assert champion.score == max(r.macro_f1 for r in rows)
     model_version = MlflowClient().get_model_version_by_alias(settings.genre_model_name, "champion")
@@ -189,7 +204,7 @@ def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(t
     offline = run_all()
     assert offline.ok, offline.failed
     (batch,) = offline.materialized("track_features")
-    assert not offline.materialized("track_stems") and not offline.materialized("track_embeddings")
+    assert not offline.materialized("track_stems") and not offline.materialized("track_encoder_embeddings")
     # two tracks are too few labels: the classifier is skipped too, and inference waits for a model
     assert not offline.materialized("genre_classifier") and not offline.materialized("genre_predictions")
 
@@ -208,12 +223,13 @@ def test_weights_configured_later_process_the_skipped_batches_without_a_rescan(t
     monkeypatch.setenv("MELODEX_AUDIO_ENCODER", str(save_tiny_encoder(tmp_path / "encoder")))
     with_encoder = run_all()
     assert [(run.partition, run.materialized) for run in with_encoder.runs if run.materialized] == [
-        (batch, ("track_embeddings",))
+        (batch, ("track_encoder_embeddings",))
     ]
     # the new embeddings are new inputs of the embedding probes, which try and skip: two tracks are too few labels
     assert [run.assets for run in with_encoder.runs if not run.materialized] == [("embedding_probe_classifiers",)]
-    assert sorted(read_embeddings(settings.embeddings_dir / f"{batch}.h5").track_ids) == ids
+    encoder = encoder_folder_name(str(tmp_path / "encoder"))
+    assert sorted(read_embeddings(settings.embeddings_dir / encoder / f"{batch}.h5").track_ids) == ids
     statuses = dict(query("SELECT stage, status FROM stage_runs"))
-    assert statuses["stems"] == statuses["embeddings"] == statuses["features"] == "ok"
+    assert statuses["stems"] == statuses["encoder_embeddings"] == statuses["embeddings"] == statuses["features"] == "ok"
     assert statuses["models:descriptors"] == statuses["models:mfcc_cnn"] == "skipped"
     assert run_all().runs == []

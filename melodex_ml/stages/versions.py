@@ -18,8 +18,9 @@ from melodex_ml.features.config import EXTRACTOR_VERSION
 from melodex_ml.settings import MelodexSettings
 
 STEMS_CODE = "stems-1"
+MUSICNN_CODE = "musicnn-1"
+ENCODER_CODE = "encoder-embeddings-1"
 WAV2VEC2_CODE = "wav2vec2-classifier-1"
-EMBEDDINGS_CODE = "embeddings-1"
 
 
 def folder_identity(folder: Path | None) -> str:
@@ -45,6 +46,15 @@ def torch_hub_identity() -> str:
     return folder_identity(home.expanduser() / "hub" / "checkpoints")
 
 
+def musicnn_identity() -> str:
+    """The installed musicnn checkpoints (located without importing the package)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("musicnn")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    return folder_identity(Path(folders[0])) if folders else "missing"
+
+
 def stage_code_versions(settings: MelodexSettings) -> dict[str, str]:
     """Code version per asset name."""
     demucs_weights = folder_identity(settings.demucs_repo) if settings.demucs_repo else torch_hub_identity()
@@ -53,8 +63,9 @@ def stage_code_versions(settings: MelodexSettings) -> dict[str, str]:
         "track_features": f"{EXTRACTOR_VERSION};segment={settings.segment_seconds:g}s;"
         f"heads={folder_identity(settings.essentia_models_dir)}",
         "track_stems": f"{STEMS_CODE};{settings.demucs_model}@{demucs_weights}",
-        "track_embeddings": f"{EMBEDDINGS_CODE};{encoder}@{hf_cache_identity(encoder)};{settings.audio_encoder_pooling};"
-        f"segment={settings.segment_seconds:g}s" if encoder else f"{EMBEDDINGS_CODE};no-encoder",
+        "track_embeddings": f"{MUSICNN_CODE};musicnn@{musicnn_identity()};segment={settings.segment_seconds:g}s",
+        "track_encoder_embeddings": f"{ENCODER_CODE};{encoder}@{hf_cache_identity(encoder)};"
+        f"{settings.audio_encoder_pooling};segment={settings.segment_seconds:g}s" if encoder else f"{ENCODER_CODE};no-encoder",
         "wav2vec2_classifier": f"{WAV2VEC2_CODE};{classifier}@{hf_cache_identity(classifier)}"
         if (classifier := settings.classifier_encoder) else f"{WAV2VEC2_CODE};no-encoder",
     }
