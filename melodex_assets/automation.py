@@ -19,6 +19,7 @@ data version, so an unchanged rescan or a retrain that keeps the same champion t
   exist, then on MELODEX_TRAIN_CRON when their inputs have new data; never while those are being
   computed, and only when the catalog's split passed its blocking leak check.
 - ``genre_classifier`` (the champion): whenever a candidate registered new versions.
+- ``text_music_projection``: like a candidate, on its inputs (the catalog, MusiCNN embeddings).
 - ``genre_predictions`` (per batch): a new batch, or a new champion model; never from a model
   that failed its metric-floor check, and not while a retrain is on its way.
 
@@ -109,7 +110,7 @@ def automation_conditions(settings: MelodexSettings) -> dict[str, dg.AutomationC
         "track_features": batch,
         "track_embeddings": batch,
         "track_encoder_embeddings": batch,
-        **{name: on_training_due(settings.train_cron) for name in CANDIDATES},
+        **{name: on_training_due(settings.train_cron) for name in (*CANDIDATES, "text_music_projection")},
         "genre_classifier": on_new_data(),
         "genre_predictions": on_new_batch_or_champion(),
     }

@@ -201,13 +201,16 @@ def _tag_version(name: str, version: str, task: str, candidate: str, split: str,
 
 def log_projection(
     result: ProjectionResult, settings: MelodexSettings, *, tags: Mapping[str, str] | None = None,
-    metric: str = PROJECTION_METRIC,
+    metric: str = PROJECTION_METRIC, extra_metrics: Mapping[str, float] | None = None,
 ) -> LoggedCandidate:  # fmt: skip
-    """Log the text-to-music projection like a candidate (task ``text-projection``) and register it."""
+    """Log the text-to-music projection like a candidate (task ``text-projection``) and register it;
+    ``extra_metrics`` (the zero-shot baseline on the same held-out queries) go into the same run."""
     ensure_experiment(settings)
     if mlflow.active_run() is None:
         with tracking.start_run(settings, "text-projection", tags=tags):
-            return log_projection(result, settings, metric=metric)
+            return log_projection(result, settings, metric=metric, extra_metrics=extra_metrics)
+    if extra_metrics:
+        mlflow.log_metrics(dict(extra_metrics))
     mlflow.set_tags({**(tags or {}), **code_version(), TAG_TASK: PROJECTION_TASK, TAG_CANDIDATE: "projection",
                      TAG_SPLIT: result.split_hash, "melodex.selection_metric": metric})  # fmt: skip
     mlflow.log_params({k: str(v) for k, v in {**result.params, **result.counts, "split_hash": result.split_hash,
@@ -231,6 +234,18 @@ def log_projection(
         )  # fmt: skip
     return _tag_version(name, str(info.registered_model_version), PROJECTION_TASK, "projection", result.split_hash,
                         metric, float(metrics[metric]))  # fmt: skip
+
+
+def set_projection_champion(settings: MelodexSettings, version: str | None) -> str:
+    """Give the projection's alias to ``version``, or (None: it does not beat zero-shot search) take
+    it away; returns what happened, in words."""
+    client, name = MlflowClient(), registered_name(settings, PROJECTION_TASK)
+    if version is not None:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return f"{name} v{version} answers `melodex search`: it retrieves better than the zero-shot tag search"
+    if _champion(client, name) is not None:
+        client.delete_registered_model_alias(name, CHAMPION)
+    return "the zero-shot tag search answers `melodex search`: no projection retrieves better on held-out tracks"
 
 
 def load_projection(settings: MelodexSettings, alias: str = CHAMPION) -> tuple[ProjectionModel, str]:

@@ -79,7 +79,10 @@ def retrieval_metrics(similarity: np.ndarray, truth: Sequence[int]) -> Retrieval
     """Scores of (n_queries, n_tracks) similarities where query i's track is column ``truth[i]``."""
     truth = np.asarray(truth)
     true_scores = similarity[np.arange(len(truth)), truth]
-    ranks = 1 + (similarity > true_scores[:, None]).sum(axis=1)  # ties count in the query's favour
+    # A tie is broken at random: the expected rank counts half of the other tracks that tie. (A
+    # scorer that gives every track the same score must not look perfect.)
+    ties = (similarity == true_scores[:, None]).sum(axis=1) - 1
+    ranks = 1 + (similarity > true_scores[:, None]).sum(axis=1) + ties / 2
     return RetrievalMetrics(
         *(float((ranks <= k).mean()) for k in (1, 5, 10)), float(np.median(ranks)), len(truth), similarity.shape[1]
     )
