@@ -70,12 +70,18 @@ def test_report_formats(library, tmp_path, report_settings, capsys):
     assert records[0]["features"]["tempo_bpm"] == pytest.approx(120.0, rel=0.02)
     assert records[0]["segments"][0]["end_s"] == pytest.approx(8.0)
     assert records[1]["error"]["type"] == "AudioDecodeError"
+    # MusiCNN's view of the file: 50 tag probabilities per network, the 200-d msd-musicnn embedding
+    tags = records[0]["tags"]
+    assert sorted(tags) == ["msd-musicnn", "mtt-musicnn"] and all(len(t) == 50 for t in tags.values())
+    assert all(0.0 <= p <= 1.0 for t in tags.values() for p in t.values())
+    assert len(records[0]["embeddings"]["msd-musicnn"]) == 200
 
     analyze_paths(paths, fmt="csv", output=tmp_path / "out.csv", settings=report_settings)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert [r["path"] for r in rows] == [str(p) for p in paths]
     assert float(rows[0]["duration_s"]) == pytest.approx(8.0) and len(json.loads(rows[0]["mfcc_mean"])) == 20
     assert rows[1]["error_type"] == "AudioDecodeError" and rows[1]["tempo_bpm"] == ""
+    assert len(json.loads(rows[0]["top_tags"])) == 5
 
     analyze_paths(paths, fmt="table", settings=report_settings)
     table = capsys.readouterr().out

@@ -59,6 +59,9 @@ class TextEncoder:
 def load_sentence_model(source: str, device: str):
     """A SentenceTransformer from a folder or the HF cache (the hub only when online), else ModelUnavailable."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a bar per weight load is noise in every command
 
     return load_offline_first(
         lambda src, local_only: SentenceTransformer(src, device=device, local_files_only=local_only),

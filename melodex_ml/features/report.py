@@ -1,4 +1,5 @@
-"""`melodex features PATH...`: analyse files or folders and print or save the descriptors.
+"""`melodex features PATH...`: analyse files or folders and print or save the descriptors and
+the MusiCNN tags and embeddings.
 
 Read-only with respect to the store: nothing is written to DuckDB.
 """
@@ -42,9 +43,11 @@ def analyze_paths(
     fmt: Format = "table",
     output: Path | str | None = None,
     settings: MelodexSettings | None = None,
+    tags: bool = True,
 ) -> list[tuple[str, Outcome]]:
     """Analyse every audio file under ``paths`` with a progress bar; write the report to ``output``
-    (or stdout) and return (path, FeatureResult | FeatureFailure) per file."""
+    (or stdout) and return (path, FeatureResult | FeatureFailure) per file. With ``tags``, MusiCNN
+    (both networks, loaded once) tags every file too."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     settings = settings or get_settings()
@@ -59,7 +62,8 @@ def analyze_paths(
             progress.update(task, advance=1, description=Path(key).name)
     order = {str(f): i for i, f in enumerate(files)}
     outcomes.sort(key=lambda item: order[item[0]])  # workers finish out of order
-    text = {"table": render_table, "json": render_json, "csv": render_csv}[fmt](outcomes)
+    musicnn = musicnn_results([Path(key) for key, o in outcomes if not isinstance(o, FeatureFailure)], settings) if tags else {}
+    text = {"table": render_table, "json": render_json, "csv": render_csv}[fmt](outcomes, musicnn)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -68,13 +72,50 @@ def analyze_paths(
     return outcomes
 
 
+def musicnn_results(files: Sequence[Path], settings: MelodexSettings) -> dict[str, object]:
+    """path -> MusicnnResult, or the Failure of a file MusiCNN could not analyse."""
+    if not files:
+        return {}
+    from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
+
+    tagger = MusicnnTagger.from_settings(settings, batch_size=settings.musicnn_batch_size)
+    batch = tagger.analyse_tracks([(str(f), f) for f in files], stage="features")
+    return {r.key: r for r in batch.results} | {f.item: f for f in batch.failures}
+
+
+def _tag_fields(result) -> dict:
+    """The JSON fields of one file's MusiCNN result: tags per model, the msd-musicnn embedding."""
+    if result is None:
+        return {}
+    if not hasattr(result, "outputs"):
+        return {"tags_error": {"type": result.error_type, "message": result.message}}
+    return {
+        "tags": {model: {k: round(v, 6) for k, v in out.tag_probabilities().items()} for model, out in result.outputs.items()},
+        "embeddings": {"msd-musicnn": [round(float(v), 6) for v in result.outputs["msd-musicnn"].embedding]}
+        if "msd-musicnn" in result.outputs else {},
+        "tag_flags": list(result.flags),
+    }
+
+
+def top_tags(result, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` most probable tags over both networks (a label both name counts once, its best)."""
+    if result is None or not hasattr(result, "outputs"):
+        return []
+    best: dict[str, float] = {}
+    for output in result.outputs.values():
+        for label, p in output.tag_probabilities().items():
+            best[label.casefold()] = max(best.get(label.casefold(), 0.0), p)
+    return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+
 def _track_row(key: str, outcome: Outcome) -> dict:
     if isinstance(outcome, FeatureFailure):
         return {"path": key, "error_type": outcome.error_type, "error": outcome.message}
     return outcome.rows(key)[FEATURES_TABLE][0]
 
 
-def render_json(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+def render_json(outcomes: Sequence[tuple[str, Outcome]], musicnn: dict | None = None) -> str:
+    musicnn = musicnn or {}
     records = []
     for key, outcome in outcomes:
         if isinstance(outcome, FeatureFailure):
@@ -88,14 +129,18 @@ def render_json(outcomes: Sequence[tuple[str, Outcome]]) -> str:
                 "issues": [{"code": i.code, "message": i.message} for i in outcome.issues],
                 "segments": rows[SEGMENTS_TABLE],
                 "heads": rows[HEADS_TABLE],
+                **_tag_fields(musicnn.get(key)),
             }
         )
     return json.dumps(records, indent=2, default=str) + "\n"
 
 
-def render_csv(outcomes: Sequence[tuple[str, Outcome]]) -> str:
-    """One row per file (track-level columns); lists as JSON; failures fill error_type and error."""
-    rows = [_track_row(key, outcome) for key, outcome in outcomes]
+def render_csv(outcomes: Sequence[tuple[str, Outcome]], musicnn: dict | None = None) -> str:
+    """One row per file (track-level columns, then the top MusiCNN tags); lists as JSON; failures
+    fill error_type and error."""
+    musicnn = musicnn or {}
+    rows = [_track_row(key, outcome) | {"top_tags": [label for label, _ in top_tags(musicnn.get(key))]}
+            for key, outcome in outcomes]  # fmt: skip
     header = list(dict.fromkeys(["path", "error_type", "error"] + [k for row in rows for k in row]))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
@@ -105,15 +150,17 @@ def render_csv(outcomes: Sequence[tuple[str, Outcome]]) -> str:
     return buffer.getvalue()
 
 
-def render_table(outcomes: Sequence[tuple[str, Outcome]]) -> str:
+def render_table(outcomes: Sequence[tuple[str, Outcome]], musicnn: dict | None = None) -> str:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("file", "duration", "tempo", "key", "LUFS", "dance (DFA)", "issues / error")
+    musicnn = musicnn or {}
+    table = Table("file", "duration", "tempo", "key", "LUFS", "dance (DFA)", "top tags", "issues / error")
     for key, outcome in outcomes:
-        name = Path(key).name
+        name = escape(Path(key).name)  # file names are data, not markup
         if isinstance(outcome, FeatureFailure):
-            table.add_row(name, "", "", "", "", "", f"[red]{outcome.error_type}: {outcome.message}[/red]")
+            table.add_row(name, "", "", "", "", "", "", f"[red]{escape(f'{outcome.error_type}: {outcome.message}')}[/red]")
             continue
         row = outcome.rows(key)[FEATURES_TABLE][0]
         duration, tempo, key_name, mode, lufs, dance = (row[c] for c in _TABLE_COLUMNS)
@@ -124,6 +171,7 @@ def render_table(outcomes: Sequence[tuple[str, Outcome]]) -> str:
             "" if key_name is None else f"{key_name} {mode}",
             "" if lufs is None else f"{lufs:.1f}",
             "" if dance is None else f"{dance:.2f}",
+            escape(", ".join(f"{label} {p:.2f}" for label, p in top_tags(musicnn.get(key)))),
             ", ".join(i.code for i in outcome.issues),
         )
     console = Console(file=io.StringIO(), width=140, force_terminal=False)
