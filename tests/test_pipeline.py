@@ -25,8 +25,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def library(tmp_path, melodex_home, monkeypatch):
     root = tmp_path / "library"
-    # Two tracks per style (the classifier holds out one artist per style), plus broken files.
-    truth = generate_demo_library(root, n_tracks=2 * len(STYLES), seed=3, duration_range=(20.0, 21.0), with_defects=True)
+    # Four tracks per style, every second one without its genre tag (what Melodex must predict),
+    # plus broken files.
+    truth = generate_demo_library(root, n_tracks=4 * len(STYLES), seed=3, duration_range=(20.0, 21.0),
+                                  with_defects=True, untagged_every=2)  # fmt: skip
     monkeypatch.setenv("MELODEX_LIBRARY_ROOTS", str(root))
     return root, truth
 
@@ -128,6 +130,12 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert len(records) == analysed
     assert {label for r in records for label in r["global_prediction"]["all_probabilities"]} == {t.genre for t in truth}
     assert all(r["segments"] and r["model"]["version"] == version for r in records)
+
+    # the user's taxonomy, learned from the tagged half, predicts the untagged half
+    from melodex_ml.demo.score import untagged_score
+
+    score = untagged_score(root, settings)
+    assert score.total == len(truth) // 2 and score.accuracy >= 0.9, score.wrong
 
     # captions of the catalog are embedded with the bundled sentence encoder
     captions = read_embeddings(settings.embeddings_dir / "captions.h5")

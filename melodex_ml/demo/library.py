@@ -63,9 +63,10 @@ class DemoTrackTruth:
     mode: str  # major | minor
     duration_s: float
     format: str  # wav | flac | ogg | mp3 (the file extension)
-    genre: str = ""  # the genre tag as written, e.g. "Hip-Hop"
+    genre: str = ""  # the genre, e.g. "Hip-Hop": the file's tag unless it was left untagged
     track_number: int = 0
     year: int = 0
+    tagged: bool = True  # False: the file has no genre tag (what Melodex must predict)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def available_formats() -> tuple[str, ...]:
 
 
 def _plan_library(n_tracks: int, seed: int, duration_range: tuple[float, float],
-                  formats: tuple[str, ...]) -> list[tuple[TrackPlan, DemoTrackTruth]]:
+                  formats: tuple[str, ...], untagged_every: int = 0) -> list[tuple[TrackPlan, DemoTrackTruth]]:
     """Assign style, key, artist, format and names to every track.
 
     Styles go round-robin; keys cycle through all 24 (tonic, mode) pairs in a shuffled track
@@ -154,6 +155,7 @@ def _plan_library(n_tracks: int, seed: int, duration_range: tuple[float, float],
             title=title, artist=artist, album=album, style=style, tempo_bpm=plan.tempo_bpm, key=plan.key,
             mode=mode, duration_s=plan.n_samples / SAMPLE_RATE, format=fmt, genre=style.title(),
             track_number=number, year=year,
+            tagged=not (untagged_every and nth_of_style % untagged_every == untagged_every - 1),
         )
         planned.append((plan, truth))
     return planned
@@ -175,6 +177,8 @@ def _title(rng: np.random.Generator, used: set[str]) -> str:
 def _write_tags(path: Path, truth: DemoTrackTruth) -> None:
     values = {"title": truth.title, "artist": truth.artist, "album": truth.album, "genre": truth.genre,
               "tracknumber": str(truth.track_number), "date": str(truth.year)}
+    if not truth.tagged:
+        del values["genre"]
     if truth.format in ("flac", "ogg"):  # Vorbis comments
         audio = (mutagen.flac.FLAC if truth.format == "flac" else mutagen.oggvorbis.OggVorbis)(path)
         audio.update(values)
@@ -187,7 +191,8 @@ def _write_tags(path: Path, truth: DemoTrackTruth) -> None:
     frames = {"title": mutagen.id3.TIT2, "artist": mutagen.id3.TPE1, "album": mutagen.id3.TALB,
               "genre": mutagen.id3.TCON, "tracknumber": mutagen.id3.TRCK, "date": mutagen.id3.TDRC}
     for name, frame in frames.items():
-        audio.tags.add(frame(encoding=mutagen.id3.Encoding.UTF8, text=[values[name]]))
+        if name in values:
+            audio.tags.add(frame(encoding=mutagen.id3.Encoding.UTF8, text=[values[name]]))
     audio.save()
 
 
@@ -288,31 +293,34 @@ def _remove_previous(root: Path) -> None:
 
 
 def plan_demo_library(n_tracks: int = 60, seed: int = 0, *,
-                      duration_range: tuple[float, float] = (20.0, 60.0)) -> list[DemoTrackTruth]:
+                      duration_range: tuple[float, float] = (20.0, 60.0), untagged_every: int = 0) -> list[DemoTrackTruth]:
     """The truth ``generate_demo_library`` would write, without rendering any audio."""
     _check_request(n_tracks, duration_range)
-    return [truth for _, truth in _plan_library(n_tracks, seed, duration_range, available_formats())]
+    return [truth for _, truth in _plan_library(n_tracks, seed, duration_range, available_formats(), untagged_every)]
 
 
 def generate_demo_library(root: Path, n_tracks: int = 60, seed: int = 0, *,
                           duration_range: tuple[float, float] = (20.0, 60.0), with_defects: bool = False,
-                          workers: int | None = None) -> list[DemoTrackTruth]:
+                          workers: int | None = None, untagged_every: int = 0) -> list[DemoTrackTruth]:
     """Write (or reuse) a deterministic synthetic library under ``root`` and return its truth.
 
     ``workers`` threads render and encode tracks in parallel (default: the CPU count, at most
-    2); 1 renders everything in the calling thread.
+    2); 1 renders everything in the calling thread. ``untagged_every`` > 0 leaves every n-th
+    track of each style without its genre tag (2: half of them), as a user's library would be;
+    the truth keeps every genre.
     """
     root = Path(root)
     _check_request(n_tracks, duration_range)
     formats = available_formats()
-    params = _sidecar_params(n_tracks, seed, duration_range, with_defects, formats)
+    params = _sidecar_params(n_tracks, seed, duration_range, with_defects, formats) | (
+        {"untagged_every": untagged_every} if untagged_every else {})
     if _is_complete(root, params):
         log.info("demo library at %s is up to date", root)
         return load_ground_truth(root)
 
     _remove_previous(root)
     root.mkdir(parents=True, exist_ok=True)
-    planned = _plan_library(n_tracks, seed, duration_range, formats)
+    planned = _plan_library(n_tracks, seed, duration_range, formats, untagged_every)
     workers = min(os.cpu_count() or 1, 2) if workers is None else workers
     _run_all(_write_track, [(root, plan, truth) for plan, truth in planned], workers)
     defects = _write_defects(root) if with_defects else []
