@@ -18,7 +18,7 @@ Every comparison runs both sides in the same run on the same input and prints th
    default malloc the peak still creeps up (about 7 MB a batch after the first hour): the front end's
    large, short-lived feature maps fragment the heap once glibc's dynamic mmap threshold has grown. Python
    objects do not accumulate (a run without the network stays flat), and with a fixed threshold
-   (``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment) a two-hour file peaks where a 3-minute one does.
+   (set by the tagger itself, melodex_ml.models.cache.bound_heap_growth) a two-hour file peaks where a 3-minute one does.
 
 Files are demo-library tracks (``melodex_ml.demo.synth``), 44.1 kHz stereo WAV.
 """

@@ -60,6 +60,26 @@ def resolve_device(spec: str = "auto") -> str:
     return spec
 
 
+# glibc's M_MMAP_THRESHOLD: allocations above it get their own mapping, returned to the system on free.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def bound_heap_growth() -> None:
+    """Keep large short-lived buffers (convolution feature maps) out of the heap.
+
+    glibc raises its mmap threshold as large blocks are freed, after which they come from the heap
+    and fragment it: a two-hour MusiCNN analysis then creeps from ~0.7 GB to ~1.1 GB. A fixed 1 MiB
+    threshold (what MALLOC_MMAP_THRESHOLD_ sets at start-up) keeps it flat. No-op off glibc.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class ModelCache:
     """Process-wide cache of loaded models keyed by a caller-chosen string.

@@ -39,7 +39,7 @@ from melodex_ml.embeddings.musicnn.patches import (
 from melodex_ml.embeddings.musicnn.records import ModelOutput, MusicnnResult, pool_patches
 from melodex_ml.embeddings.musicnn.specs import EMBEDDING_LAYER, model_spec
 from melodex_ml.embeddings.musicnn.weights import checkpoint_sha256, load_musicnn
-from melodex_ml.models.cache import ModelCache, process_cache, resolve_device
+from melodex_ml.models.cache import ModelCache, bound_heap_growth, process_cache, resolve_device
 from melodex_ml.settings import MelodexSettings
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ class MusicnnTagger:
             config = replace(config, models=(models,) if isinstance(models, str) else tuple(models))
         device = resolve_device(device)
         cache = cache or process_cache()
+        bound_heap_growth()
 
         def loader(name: str):
             return lambda: LoadedMusicnn(
