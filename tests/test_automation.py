@@ -19,7 +19,7 @@ from melodex_assets.partitions import scan_batches
 from melodex_ml.settings import MelodexSettings
 
 DATA_VERSION = "dagster/data_version"
-BATCH_ASSETS = {"track_stems", "track_features", "track_embeddings"}
+BATCH_ASSETS = {"track_stems", "track_features", "track_embeddings", "track_encoder_embeddings"}
 
 
 def write_tone(path, seconds=1.0, rate=22050):
@@ -85,8 +85,12 @@ def test_new_batches_are_processed_once_and_an_unchanged_scan_triggers_nothing(t
     materialized(instance, "track_features", "f1", partition="b1")
     materialized(instance, "dataset_catalog", "catalog-v1")
     check_result(instance, "dataset_catalog", "no_split_leakage", passed=True)
-    # every candidate classifier trains once its inputs exist (the probes skip while no embedding is stored)
-    assert tick() == {"caption_embeddings": {None}, **{candidate: {None} for candidate in CANDIDATES}}
+    # every candidate classifier and the text projection train once their inputs exist (the embedding
+    # probes and the projection skip while no embedding is stored)
+    assert tick() == {
+        "caption_embeddings": {None}, "text_music_projection": {None},
+        **{candidate: {None} for candidate in CANDIDATES},
+    }
     assert tick() == {}
     # a rescan that found nothing new keeps its data version: nothing downstream runs, nothing is stale
     materialized(instance, "library_tracks", "tracks-v1")

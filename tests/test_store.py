@@ -194,11 +194,11 @@ def test_stage_rows_name_their_process_and_keep_the_start_of_a_running_stage(tmp
 
 def test_a_migration_missing_from_a_store_is_applied_at_the_next_writer_open(tmp_path):
     path = tmp_path / "s.duckdb"
-    with connect(path) as con:  # as a store looks that was made before migration 041 existed
+    with connect(path) as con:  # as a store looks that was made before migration 051 existed
         con.execute("DROP VIEW audio_features")
-        con.execute("DELETE FROM schema_version WHERE version = 41")
+        con.execute("DELETE FROM schema_version WHERE version = 51")
     with connect(path, read_only=True) as con:  # readers never migrate
-        assert 41 not in applied_versions(con)
+        assert 51 not in applied_versions(con)
     with connect(path) as con:
-        assert 41 in applied_versions(con)
+        assert 51 in applied_versions(con)
         assert con.execute("SELECT count(*) FROM audio_features").fetchone() == (0,)
