@@ -94,16 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def dispatch(args: argparse.Namespace, settings) -> int:
+def dispatch(args: argparse.Namespace, settings, debug: bool) -> int:
     from dagster_project.cli import analysis, pipeline, queries
 
     match args.command:
         case "demo":
-            return pipeline.demo(settings, library=args.library, tracks=args.tracks, seed=args.seed)
+            return pipeline.demo(settings, library=args.library, tracks=args.tracks, seed=args.seed, debug=debug)
         case "run":
-            return pipeline.run(settings, roots=args.root, retrain=args.retrain)
+            return pipeline.run(settings, roots=args.root, retrain=args.retrain, debug=debug)
         case "scan":
-            return pipeline.scan(settings, roots=args.root)
+            return pipeline.scan(settings, roots=args.root, debug=debug)
         case "sql":
             return queries.sql(settings, args.query, fmt=args.format, limit=args.limit, vertical=args.vertical)
         case "status":
@@ -111,7 +111,7 @@ def dispatch(args: argparse.Namespace, settings) -> int:
         case "features":
             return analysis.features(settings, args.paths, fmt=args.format, output=args.output)
         case "catalog":
-            return analysis.catalog_unify(settings, args)
+            return analysis.catalog_unify(settings, args, debug=debug)
         case "ui":
             return pipeline.ui(settings, port=args.port)
     raise AssertionError(f"unknown command {args.command}")
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings = get_settings()  # the one read of MELODEX_*; every command gets it passed down
         apply_download_policy(settings.allow_downloads)
-        return dispatch(args, settings)
+        return dispatch(args, settings, debug)
     except KeyboardInterrupt:
         fail("interrupted")
         return 130

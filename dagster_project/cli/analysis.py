@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster_project.cli.errors import FAILED, USAGE, run_failures
+from dagster_project.cli.errors import FAILED, USAGE
+from dagster_project.cli.runs import log_level, report_run
 from dagster_project.cli.terminal import fail, say, warn
 from melodex_ml.settings import MelodexSettings
 
@@ -26,7 +27,7 @@ def features(settings: MelodexSettings, paths: Sequence[str], *, fmt: str, outpu
     return 0 if outcomes and not failed else FAILED
 
 
-def catalog_unify(settings: MelodexSettings, args) -> int:
+def catalog_unify(settings: MelodexSettings, args, *, debug: bool = False) -> int:
     from melodex_assets.catalog import DatasetCatalogConfig
     from melodex_ml.stages import catalog
 
@@ -55,23 +56,20 @@ def catalog_unify(settings: MelodexSettings, args) -> int:
         say(catalog.build_dataset_catalog(settings, options).metadata["summary"])
         return 0
     from dagster_project.definitions import build_definitions
-    from dagster_project.instance import QUIET, ensure_instance
+    from dagster_project.instance import console_log, ensure_instance
     from dagster_project.orchestrate import run_tags
 
     instance = ensure_instance(settings)
     result = build_definitions(settings).resolve_job_def("dataset_catalog_job").execute_in_process(
         instance=instance, raise_on_error=False, tags=run_tags("melodex catalog unify"),
-        run_config={**QUIET, "ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}}},
+        run_config={
+            **console_log(log_level(debug)),
+            "ops": {"dataset_catalog": {"config": config.model_dump(exclude_none=True)}},
+        },
     )
-    for event in result.get_asset_materialization_events():
-        if "summary" in event.materialization.metadata:
-            say(event.materialization.metadata["summary"].value.strip("`\n"))
+    code = report_run(instance, result.run_id, indent="")
     if not result.success:
-        code = FAILED
-        for step, cause, ours in run_failures(instance, result.run_id):
-            say(("✗ ", "red"), f"{step}: {cause}")
-            code = USAGE if ours else code
-        return code
+        return code or FAILED
     if args.export:
         say(f"exported {export_catalog(settings, args.export)} records to {args.export}")
     return 0

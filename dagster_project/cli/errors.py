@@ -2,9 +2,7 @@
 
 A problem the user can fix (a bad ``MELODEX_*`` value, a full or read-only ``MELODEX_HOME``, a
 refused query, a store held by another process) is one line and exit code 2; anything else is one
-line and exit code 1. ``--debug`` adds the traceback. A Dagster run that failed is explained by its
-root cause: the innermost error of each failed step, where Dagster wraps the stage's own
-exception in its step-failure error.
+line and exit code 1. ``--debug`` adds the traceback. Failed Dagster runs are explained in runs.py.
 """
 
 from __future__ import annotations
@@ -17,8 +15,8 @@ from melodex_ml.settings import ConfigurationError, MelodexSettings
 
 USAGE = 2  # the user can fix it: configuration, disk, query
 FAILED = 1
-# Our own errors, whose message is written for people: a failed step quotes them as they are.
-_PEOPLE_ERRORS = {"StoreError", "StorageError", "StoreBusy", "ForbiddenQuery", "ConfigurationError"}
+# What libraries that hide errno (SQLite, DuckDB, libsndfile) still say about the disk.
+_DISK_TEXT = ("no space left", "disk is full", "disk quota", "read-only file system", "readonly database")
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -55,7 +53,15 @@ def disk_problem(exc: BaseException, settings: MelodexSettings | None) -> str | 
     else:
         return None
     translated = storage_error(exc, where)
+    if translated is None:
+        # SQLite and friends wrap disk errors in their own types and words ("unable to open database
+        # file"): whatever failed, a folder that cannot be written or is full is the cause to name.
+        translated = storage_error(OSError(), where)
     return None if translated is None else str(translated)
+
+
+def is_disk_message(text: str) -> bool:
+    return any(part in text.lower() for part in _DISK_TEXT)
 
 
 def chain(exc: BaseException) -> list[BaseException]:
@@ -71,38 +77,3 @@ def chain(exc: BaseException) -> list[BaseException]:
 def first_line(text: str) -> str:
     lines = [part.strip() for part in text.strip().splitlines() if part.strip()]
     return lines[0] if lines else ""
-
-
-def root_cause(error) -> tuple[str, bool]:
-    """One line from a Dagster SerializableErrorInfo, and whether it is one of our errors for people:
-    our own error if the chain holds one, else the innermost cause (Dagster's step error only says
-    which step failed)."""
-    errors = []
-    while error is not None and len(errors) < 20:
-        errors.append(error)
-        error = error.cause or error.context
-    if not errors:
-        return "unknown error", False
-    chosen = next((e for e in errors if e.cls_name in _PEOPLE_ERRORS), errors[-1])
-    message = first_line(chosen.message)
-    prefix, separator, rest = message.partition(": ")
-    if separator and prefix.rsplit(".", 1)[-1] == chosen.cls_name:
-        message = rest  # Dagster keeps "module.ClassName: message"
-    if chosen.cls_name in _PEOPLE_ERRORS:
-        return message, True
-    return f"{chosen.cls_name}: {message}", False
-
-
-def run_failures(instance, run_id: str) -> list[tuple[str, str, bool]]:
-    """(step, root cause, ours) per failed step of a run; the run's own failure when no step failed."""
-    import dagster as dg
-
-    found = []
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        found.append((entry.step_key or "step", *root_cause(entry.dagster_event.step_failure_data.error)))
-    if not found:
-        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
-            error = getattr(entry.dagster_event.event_specific_data, "error", None)
-            cause = root_cause(error) if error is not None else (first_line(entry.message or "run failed"), False)
-            found.append(("run", *cause))
-    return list(dict.fromkeys(found))

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster_project.cli.errors import FAILED, USAGE, run_failures
+from dagster_project.cli.errors import FAILED, USAGE
+from dagster_project.cli.runs import log_level, report_run
 from dagster_project.cli.terminal import console, fail, say, warn
 from melodex_ml.settings import MelodexSettings
 
@@ -19,7 +20,7 @@ def with_roots(settings: MelodexSettings, paths: Sequence[str] | None) -> Melode
     return settings.with_overrides(library_roots=[str(Path(p).expanduser().resolve()) for p in paths])
 
 
-def demo(settings: MelodexSettings, *, library: str | None, tracks: int, seed: int) -> int:
+def demo(settings: MelodexSettings, *, library: str | None, tracks: int, seed: int, debug: bool = False) -> int:
     from melodex_ml.demo import generate_demo_library
 
     if settings.library_roots:
@@ -34,47 +35,51 @@ def demo(settings: MelodexSettings, *, library: str | None, tracks: int, seed: i
     say(("Demo library ", "bold"), str(where))
     truth = generate_demo_library(where, n_tracks=tracks, seed=seed, with_defects=True)
     say(f"  {len(truth)} tracks with ground truth in {where / 'ground_truth.json'}")
-    return run_pipeline(with_roots(settings, [str(where)]), launched_by="melodex demo")
+    return run_pipeline(with_roots(settings, [str(where)]), launched_by="melodex demo", debug=debug)
 
 
-def run(settings: MelodexSettings, *, roots: Sequence[str] | None, retrain: bool) -> int:
-    return run_pipeline(with_roots(settings, roots), launched_by="melodex run", retrain=retrain)
+def run(settings: MelodexSettings, *, roots: Sequence[str] | None, retrain: bool, debug: bool = False) -> int:
+    return run_pipeline(with_roots(settings, roots), launched_by="melodex run", retrain=retrain, debug=debug)
 
 
-def run_pipeline(settings: MelodexSettings, *, launched_by: str, retrain: bool = False) -> int:
+def run_pipeline(settings: MelodexSettings, *, launched_by: str, retrain: bool = False, debug: bool = False) -> int:
     from dagster_project.definitions import build_definitions
     from dagster_project.instance import ensure_instance
     from dagster_project.orchestrate import materialize_pending
 
-    warn_if_device_unusable(settings)
+    device_problem = warn_if_device_unusable(settings)
     instance = ensure_instance(settings)
     summary = materialize_pending(
-        build_definitions(settings), instance, settings, launched_by=launched_by, retrain=retrain, echo=say,
+        build_definitions(settings), instance, settings, launched_by=launched_by, retrain=retrain,
+        echo=say, console_log_level=log_level(debug),
     )
     if not summary.runs:
         say("nothing to do: the library and every result are up to date")
     code = 0
-    for failed in summary.failed:
-        for step, cause, ours in run_failures(instance, failed.run_id):
-            say(("✗ ", "red"), f"{failed.label}: {step}: {cause}")
-            code = max(code, USAGE if ours else FAILED)
+    if summary.runs:
+        console.rule("Runs")
+    for executed in summary.runs:
+        say(("✓ " if executed.success else "✗ ", "green" if executed.success else "red"), executed.label)
+        code = max(code, report_run(instance, executed.run_id, told=device_problem))
     from dagster_project.cli.queries import show_results
 
     show_results(settings)
-    return code if code else (0 if summary.ok else FAILED)
+    return code or (0 if summary.ok else FAILED)
 
 
-def warn_if_device_unusable(settings: MelodexSettings) -> None:
+def warn_if_device_unusable(settings: MelodexSettings) -> str | None:
     """One line when MELODEX_DEVICE names a device this machine lacks: the model stages will skip
-    with that reason (see `melodex status`), the CPU-only stages run as usual."""
+    with that reason (see `melodex status`), the CPU-only stages run as usual. Returns the reason."""
     if settings.device in ("auto", "cpu"):
-        return  # always usable; no need to import torch to know it
+        return None  # always usable; no need to import torch to know it
     from melodex_ml.models.cache import DeviceUnavailable, resolve_device
 
     try:
         resolve_device(settings.device)
     except DeviceUnavailable as exc:
         warn(f"{exc}; the model stages (stems, embeddings, captions, training, predictions) are skipped, the others run")
+        return str(exc)
+    return None
 
 
 def scan_definitions(settings: MelodexSettings):
@@ -92,27 +97,21 @@ def scan_definitions(settings: MelodexSettings):
     return dg.Definitions(assets=[library_roots, library_tracks], jobs=[library_scan_job], resources={"settings": settings})
 
 
-def scan(settings: MelodexSettings, *, roots: Sequence[str] | None) -> int:
-    from dagster_project.instance import QUIET, ensure_instance
+def scan(settings: MelodexSettings, *, roots: Sequence[str] | None, debug: bool = False) -> int:
+    from dagster_project.instance import console_log, ensure_instance
     from dagster_project.orchestrate import run_tags
 
     settings = with_roots(settings, roots)
     instance = ensure_instance(settings)
     result = scan_definitions(settings).resolve_job_def("library_scan_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET, tags=run_tags("melodex scan")
+        instance=instance, raise_on_error=False, run_config=console_log(log_level(debug)),
+        tags=run_tags("melodex scan"),
     )
-    for event in result.get_asset_materialization_events():
-        summary = event.materialization.metadata.get("summary")
-        if summary is not None:
-            say(summary.value.strip("`\n"))
+    code = report_run(instance, result.run_id, indent="")
     if result.success:
         return 0
-    code = FAILED
-    for step, cause, ours in run_failures(instance, result.run_id):
-        say(("✗ ", "red"), f"scan failed: {step}: {cause}")
-        code = USAGE if ours else code
-    say(f"  run {result.run_id} (melodex status, or the run in the Dagster UI)")
-    return code
+    say(f"scan failed: run {result.run_id} (melodex status, or the run in the Dagster UI)")
+    return code or FAILED
 
 
 def ui(settings: MelodexSettings, *, port: int) -> int:

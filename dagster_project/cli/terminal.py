@@ -13,6 +13,7 @@ Machine-readable output (``--format csv|json``) bypasses rich entirely (see tabl
 
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -25,10 +26,9 @@ _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
 
 def _make_console(stderr: bool) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    # Piped output is not wrapped at 80 columns: tables stay readable in logs and CI.
-    return Console(
-        stderr=stderr, markup=False, emoji=False, highlight=False, width=None if stream.isatty() else 160,
-    )
+    # Piped output is not wrapped at 80 columns: tables stay readable in logs and CI (COLUMNS wins).
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=160 if piped else None)
 
 
 console = _make_console(stderr=False)
