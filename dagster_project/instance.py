@@ -7,8 +7,14 @@ import yaml
 
 from melodex_ml.settings import MelodexSettings
 
+
+def console_log(level: str = "INFO") -> dict:
+    """Run config for the terminal's logger; every event is recorded in the instance (and the UI) anyway."""
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 # Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows INFO and up.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+QUIET = console_log("INFO")
 
 
 def instance_config(settings: MelodexSettings) -> dict:

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 from dagster._serdes import deserialize_value, serialize_value
 
-from dagster_project.instance import QUIET
+from dagster_project.instance import console_log
 from melodex_assets.catalog import DATA_VERSION_TAG, library_observation
 from melodex_assets.models import champion_catch_up
 from melodex_ml.settings import MelodexSettings
@@ -129,11 +129,14 @@ def materialize_pending(
     launched_by: str = "melodex run",
     retrain: bool = False,
     echo: Callable[[str], None] = print,
+    console_log_level: str = "INFO",
 ) -> RunSummary:
     """Observe the library, then run whatever the automation conditions request, tick after tick.
 
     ``retrain`` additionally materializes ``genre_classifier`` once everything else has settled: the
     user asked for it; what follows (re-predicting on a new champion) is the conditions' business.
+    ``console_log_level`` is the terminal's share of each run's log (the instance records all of it):
+    the CLI raises it and prints its own one-line summaries and causes instead.
     """
     summary = RunSummary()
     recover(instance, settings, echo)
@@ -153,7 +156,7 @@ def materialize_pending(
         echo(f"▶ {ExecutedRun(partition, names, '', True).label}")
         result = job.execute_in_process(
             instance=instance, asset_selection=list(keys), partition_key=partition,
-            raise_on_error=False, run_config=QUIET, tags=run_tags(launched_by),
+            raise_on_error=False, run_config=console_log(console_log_level), tags=run_tags(launched_by),
         )
         done = tuple(event.asset_key.to_user_string() for event in result.get_asset_materialization_events())
         run = ExecutedRun(partition, names, result.run_id, result.success, done)

@@ -6,13 +6,23 @@ tests); nothing else in the code base reads the environment for configuration.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import types
+import typing
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
+
+
+class ConfigurationError(ValueError):
+    """A ``MELODEX_*`` value that cannot be used. ``str(exc)`` names the variable, the bad value and
+    what is allowed, one line per variable, so the command line can print it as it is."""
 
 
 class MelodexSettings(BaseSettings):
@@ -47,7 +57,7 @@ class MelodexSettings(BaseSettings):
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000", description="Where `mlflow ui` serves, for links in Dagster metadata."
     )
-    dataset_roots: dict[str, Path] = Field(
+    dataset_roots: Annotated[dict[str, Path], NoDecode] = Field(
         default_factory=dict,
         description='Research dataset folders by name, JSON in the environment: {"fma": "/data/fma", ...}.',
     )
@@ -102,6 +112,35 @@ class MelodexSettings(BaseSettings):
         if isinstance(value, str):
             parts = [p for chunk in value.split(os.pathsep) for p in chunk.split(",")]
             return [p.strip() for p in parts if p.strip()]
+        return value
+
+    @field_validator("dataset_roots", mode="before")
+    @classmethod
+    def _parse_dataset_roots(cls, value: object) -> object:
+        # Parsed here rather than by the environment source, so bad JSON is a validation error of
+        # this field (named after its variable) like any other bad value.
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc}); {_DATASET_ROOTS_FORMAT}") from None
+        return value
+
+    @field_validator("scan_cron", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("scan_cron", "train_cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None and not is_valid_cron(value):
+            raise ValueError(
+                "not a cron schedule: 5 fields (minute hour day-of-month month day-of-week, e.g. '0 4 * * *') "
+                "or @hourly, @daily, @weekly, @monthly, @yearly"
+            )
         return value
 
     @field_validator("device")
@@ -163,5 +202,90 @@ class MelodexSettings(BaseSettings):
         return type(self).model_validate({**self.model_dump(), **changes})
 
 
+_DATASET_ROOTS_FORMAT = 'a JSON object of dataset name to folder, e.g. {"fma": "/data/fma"}'
+
+
+def is_valid_cron(expression: str) -> bool:
+    """Whether Dagster accepts ``expression`` as a schedule (the rules of its ``is_valid_cron_string``:
+    croniter syntax, exactly five fields, no February 30 or 31), checked without importing Dagster."""
+    from croniter import croniter
+
+    if not croniter.is_valid(expression):
+        return False
+    fields, *_ = croniter.expand(expression)
+    return len(fields) == 5 and not (fields[3] == [2] and len(fields[2]) == 1 and fields[2][0] in {30, 31})
+
+
 def get_settings() -> MelodexSettings:
-    return MelodexSettings()
+    """The settings of this process's ``MELODEX_*`` environment; ConfigurationError for a bad value."""
+    try:
+        return MelodexSettings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from exc
+    except _SourceError as exc:  # a value the environment source itself could not decode
+        match = re.search(r'field "(\w+)"', str(exc))
+        if match is None:
+            raise
+        cause = exc.__cause__
+        raise ConfigurationError(_line(match[1], None, f"cannot be decoded ({cause or exc})")) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad setting: ``MELODEX_X='value': what is wrong; allowed: what would do``."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = MelodexSettings.model_fields.get(field)
+        if error["type"] == "value_error":  # our own validators say what is allowed themselves
+            reason = str(error["msg"]).removeprefix("Value error, ")
+        else:
+            reason = _lower_first(str(error["msg"]))
+            if info is not None:
+                reason += f"; allowed: {allowed_values(info)}"
+        lines.append(_line(field, error.get("input"), reason))
+    return "\n".join(dict.fromkeys(lines))
+
+
+def env_name(field: str) -> str:
+    return f"{MelodexSettings.model_config['env_prefix']}{field}".upper()
+
+
+def _line(field: str, value: object, reason: str) -> str:
+    name = env_name(field)
+    raw = next((v for k, v in os.environ.items() if k.upper() == name), None)
+    shown = raw if raw is not None else value
+    return f"{name}={shown!r}: {reason}" if shown is not None else f"{name}: {reason}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def allowed_values(info) -> str:
+    """What a field accepts, from its type and constraints (e.g. "a whole number >= 1")."""
+    kind = _describe_type(info.annotation)
+    bounds = []
+    for constraint in info.metadata:
+        for attribute, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            bound = getattr(constraint, attribute, None)  # annotated_types.Ge(ge=1) and friends
+            if isinstance(bound, int | float):
+                bounds.append(f"{symbol} {bound:g}")
+    return " ".join([kind, " and ".join(bounds)]).strip()
+
+
+def _describe_type(annotation: object) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return _describe_type(args[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds = [_describe_type(a) for a in args if a is not type(None)]
+        return " or ".join(kinds) + (" (or unset)" if type(None) in args else "")
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is dict:
+        return _DATASET_ROOTS_FORMAT if args == (str, Path) else "a JSON object"
+    if origin is list:
+        return f"{_describe_type(args[0])}s separated by {os.pathsep!r} or ','"
+    return {int: "a whole number", float: "a number", bool: "true or false", Path: "a path", str: "text"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )

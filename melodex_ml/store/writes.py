@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +30,16 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mappi
     """
     if not rows:
         return 0
+    if len(rows) <= _FEW_ROWS and all(_plain(v) for row in rows for v in row.values()):
+        # pyarrow imports pandas on its first Python-list conversion (half a second): a few rows of
+        # plain values -- a scan's history row, a stage outcome -- go in as parameters instead.
+        columns = list(rows[0])  # as pa.Table.from_pylist: the first row's keys, missing ones NULL
+        names = ", ".join(f'"{c}"' for c in columns)
+        con.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
+            [[row.get(c) for c in columns] for row in rows],
+        )
+        return len(rows)
     batch = pa.Table.from_pylist(list(rows))
     untyped = [i for i, f in enumerate(batch.schema) if _lacks_type(f.type)]
     if untyped:
@@ -43,6 +54,22 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mappi
     finally:
         con.unregister("_incoming_rows")
     return len(rows)
+
+
+_FEW_ROWS = 8
+_PLAIN = (str, int, float, datetime, date)
+
+
+def _plain(value: object) -> bool:
+    """A value DuckDB binds as a parameter and casts to the column's type as the Arrow path would
+    (no numpy scalars; no time zones, which the two paths would convert differently)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return False
+    if value is None or isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list):
+        return all(v is None or (isinstance(v, _PLAIN) and not isinstance(v, datetime)) for v in value)
+    return False
 
 
 def _lacks_type(arrow_type: pa.DataType) -> bool:

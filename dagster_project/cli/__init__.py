@@ -1,0 +1,149 @@
+"""The `melodex` command line.
+
+Exit codes: 0 done, 1 something failed (a run, a file), 2 something to fix first (a bad
+MELODEX_* value, a full or read-only MELODEX_HOME, a refused query, a bad option). Errors are one
+line on stderr; ``--debug`` adds the traceback.
+
+Modules: pipeline (demo, run, scan, ui), queries (sql, status, results), analysis (features,
+catalog unify), tables and terminal (what is printed and how), errors (one-line explanations),
+view_docs (documented NULL reasons). Each command imports what it needs when it runs, so
+``melodex scan`` or ``melodex sql`` does not load models, MLflow or every stage's code.
+
+argparse rather than typer: the options stay as they were (``--datasets a b`` takes several
+values, which click options cannot), and the parser loads in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+
+from dagster_project.cli.terminal import fail
+
+FORMATS = ["table", "csv", "json"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --debug is accepted before or after the command: a parent parser gives it to every subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    parser = argparse.ArgumentParser(prog="melodex", description=__doc__.split("\n\n")[0], parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common], **kwargs)
+
+    demo = command("demo", "generate the demo library if absent, then materialize everything")
+    demo.add_argument("--library", help="where the demo library lives (default $MELODEX_HOME/demo-library)")
+    demo.add_argument("--tracks", type=int, default=60)
+    demo.add_argument("--seed", type=int, default=0)
+
+    run = command("run", "materialize the whole graph for the configured library")
+    run.add_argument("--root", action="append", help="library root (repeatable), replacing MELODEX_LIBRARY_ROOTS")
+    run.add_argument("--retrain", action="store_true", help="retrain the genre classifier even if nothing changed")
+
+    scan = command("scan", "scan the library roots and print what changed")
+    scan.add_argument(
+        "--root", action="append",
+        help="library root (repeatable), replacing MELODEX_LIBRARY_ROOTS for this scan: the roots are the whole "
+        "library, so tracks outside them are retired",
+    )
+
+    sql = command("sql", "run a read-only query on the feature store (SELECT, WITH, FROM, DESCRIBE, SHOW, ...)")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=FORMATS, default="table")
+    sql.add_argument("--limit", type=int, default=0, help="print at most this many rows (0: all)")
+    layout = sql.add_mutually_exclusive_group()
+    layout.add_argument(
+        "--vertical", action="store_const", const=True, default=None,
+        help="one field per line (default: only when the rows are wider than the terminal)",
+    )
+    layout.add_argument("--no-vertical", dest="vertical", action="store_const", const=False, help="always a table")
+
+    status = command("status", "what is materialized, what was skipped and why, what failed")
+    status.add_argument("--failures", type=int, default=10, help="how many recent failures to list")
+
+    features = command("features", "descriptors of files or folders, without touching the store")
+    features.add_argument("paths", nargs="+")
+    features.add_argument("--format", choices=FORMATS, default="table")
+    features.add_argument("--output", help="write the report to this file instead of the terminal")
+
+    catalog = command("catalog", "research-dataset catalogs").add_subparsers(dest="action", required=True)
+    unify = catalog.add_parser(
+        "unify", help="unify datasets and the library into one catalog with splits", parents=[common]
+    )
+    unify.add_argument("--datasets", nargs="+", help="default: every MELODEX_DATASET_ROOTS entry plus library")
+    unify.add_argument("--root", dest="roots", action="append", metavar="NAME=PATH", help="dataset root (repeatable)")
+    unify.add_argument("--max-samples", type=int)
+    unify.add_argument("--stratify-by", choices=["none", "dataset", "duration"])
+    unify.add_argument("--samples-per-dataset", type=int)
+    unify.add_argument("--min-duration", type=float)
+    unify.add_argument("--max-duration", type=float)
+    unify.add_argument("--seed", type=int)
+    unify.add_argument("--allow-artist-overlap", action="store_true", help="split by track only, not by artist")
+    unify.add_argument("--official-splits", action="store_true", help="keep a dataset's published split")
+    unify.add_argument("--dry-run", action="store_true", help="report what would be built, write nothing")
+    unify.add_argument("--export", help="also write the catalog to this .json or .parquet file")
+
+    ui = command("ui", "start the Dagster UI on this project's instance")
+    ui.add_argument("--port", type=int, default=3000)
+    return parser
+
+
+def dispatch(args: argparse.Namespace, settings, debug: bool) -> int:
+    from dagster_project.cli import analysis, pipeline, queries
+
+    match args.command:
+        case "demo":
+            return pipeline.demo(settings, library=args.library, tracks=args.tracks, seed=args.seed, debug=debug)
+        case "run":
+            return pipeline.run(settings, roots=args.root, retrain=args.retrain, debug=debug)
+        case "scan":
+            return pipeline.scan(settings, roots=args.root, debug=debug)
+        case "sql":
+            return queries.sql(settings, args.query, fmt=args.format, limit=args.limit, vertical=args.vertical)
+        case "status":
+            return queries.status(settings, failures=args.failures)
+        case "features":
+            return analysis.features(settings, args.paths, fmt=args.format, output=args.output)
+        case "catalog":
+            return analysis.catalog_unify(settings, args, debug=debug)
+        case "ui":
+            return pipeline.ui(settings, port=args.port)
+    raise AssertionError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Dagster's beta/preview notices about its own API say nothing to someone running the CLI.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    # A value the terminal cannot encode is written escaped rather than ending the command.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    settings = None
+    try:
+        from melodex_ml.models.cache import apply_download_policy
+        from melodex_ml.settings import get_settings
+
+        settings = get_settings()  # the one read of MELODEX_*; every command gets it passed down
+        apply_download_policy(settings.allow_downloads)
+        return dispatch(args, settings, debug)
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 -- every error ends as one line (and the traceback with --debug)
+        from dagster_project.cli.errors import explain
+
+        if debug:
+            sys.stderr.write(traceback.format_exc())
+        explained = explain(exc, settings)
+        for message in explained.message.splitlines() or [type(exc).__name__]:
+            fail(message)
+        return explained.exit_code
