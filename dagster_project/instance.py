@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import yaml
+from filelock import FileLock
 
 from melodex_ml.settings import MelodexSettings
 
@@ -12,6 +13,10 @@ def console_log(level: str = "INFO") -> dict:
     """Run config for the terminal's logger; every event is recorded in the instance (and the UI) anyway."""
     return {"loggers": {"console": {"config": {"log_level": level}}}}
 
+
+# A run that crashed (not one whose step failed: steps carry their own RetryPolicy) is relaunched
+# once: by the daemon under `melodex ui`, by `melodex run` itself for its in-process runs.
+RUN_RETRIES = {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False}
 
 # Step-by-step DEBUG events stay in the instance (and the UI); the terminal shows INFO and up.
 QUIET = console_log("INFO")
@@ -35,10 +40,14 @@ def instance_config(settings: MelodexSettings) -> dict:
         "concurrency": {"pools": {"default_limit": 1}, "runs": {"max_concurrent_runs": 4}},
         # The daemon marks runs whose process died (kill -9, OOM) as failed instead of leaving them STARTED.
         "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "poll_interval_seconds": 60},
-        # A run that crashed (not one whose step failed: steps carry their own RetryPolicy) is relaunched once.
-        "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
+        "run_retries": RUN_RETRIES,
         "telemetry": {"enabled": False},
     }
+
+
+# Opening an instance creates its SQLite schemas when they are missing, and two processes doing
+# that at once on a fresh home fail with "table runs already exists": they take turns.
+INIT_LOCK = ".instance-init.lock"
 
 
 def ensure_instance(settings: MelodexSettings) -> dg.DagsterInstance:
@@ -47,6 +56,7 @@ def ensure_instance(settings: MelodexSettings) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config_path = home / "dagster.yaml"
     wanted = yaml.safe_dump(instance_config(settings), sort_keys=False)
-    if not config_path.exists() or config_path.read_text() != wanted:
-        config_path.write_text(wanted)
-    return dg.DagsterInstance.from_config(str(home))
+    with FileLock(home / INIT_LOCK):
+        if not config_path.exists() or config_path.read_text() != wanted:
+            config_path.write_text(wanted)
+        return dg.DagsterInstance.from_config(str(home))

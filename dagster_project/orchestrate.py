@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, PARTITION_NAME_TAG, RETRY_NUMBER_TAG, ROOT_RUN_ID_TAG
 from dagster._serdes import deserialize_value, serialize_value
 
-from dagster_project.instance import console_log
+from dagster_project.instance import RUN_RETRIES, console_log
 from melodex_assets.catalog import DATA_VERSION_TAG, library_observation
 from melodex_assets.models import champion_catch_up
 from melodex_ml.settings import MelodexSettings
@@ -89,11 +90,11 @@ def run_tags(launched_by: str) -> dict[str, str]:
     return {LAUNCHED_BY: launched_by, PID_TAG: str(owner.pid), HOST_TAG: owner.host}
 
 
-def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     """In-process runs whose process was killed stay STARTED forever (no daemon watches them):
     mark those of this host whose process is gone as failed."""
     alive = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
-    failed = []
+    failed: list[dg.DagsterRun] = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=alive)):
         run = record.dagster_run
         pid, host = run.tags.get(PID_TAG, ""), run.tags.get(HOST_TAG)
@@ -101,16 +102,41 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             continue  # launched by the daemon: its run monitoring looks after it
         if Owner(int(pid), host).is_gone(record.create_timestamp.timestamp()):
             instance.report_run_failed(run, message=f"interrupted: process {pid} on {host} ended during the run")
-            failed.append(run.run_id)
+            failed.append(run)
     return failed
 
 
-def recover(instance: dg.DagsterInstance, settings: MelodexSettings, echo: Callable[[str], None]) -> None:
+@dataclass(frozen=True)
+class Retry:
+    """A crashed run to execute again, as the daemon's run retries would (instance.RUN_RETRIES)."""
+
+    partition: str | None
+    keys: tuple[dg.AssetKey, ...]
+    tags: dict[str, str]
+
+
+def retries_of(crashed: Sequence[dg.DagsterRun]) -> list[Retry]:
+    """Dagster's rule for a crashed run: relaunched while its retry number is under max_retries,
+    tagged with the root run and the retry number (so the UI groups the attempts)."""
+    retries = []
+    for run in crashed:
+        number = int(run.tags.get(RETRY_NUMBER_TAG, "0"))
+        if not run.asset_selection or number >= RUN_RETRIES["max_retries"]:
+            continue
+        tags = {PARENT_RUN_ID_TAG: run.run_id, ROOT_RUN_ID_TAG: run.root_run_id or run.run_id,
+                RETRY_NUMBER_TAG: str(number + 1)}
+        retries.append(Retry(run.tags.get(PARTITION_NAME_TAG), tuple(sorted(run.asset_selection)), tags))
+    return retries
+
+
+def recover(instance: dg.DagsterInstance, settings: MelodexSettings, echo: Callable[[str], None]) -> list[Retry]:
     """What a killed run left behind: stage rows, MLflow runs, temporary files, Dagster runs, and a
-    champion whose materialization was never recorded."""
+    champion whose materialization was never recorded. Returns the interrupted runs to execute again."""
     report = recover_interrupted(settings)
     dead = fail_dead_runs(instance)
-    notes = [report.summary(), f"{len(dead)} interrupted Dagster run(s) marked failed" if dead else ""]
+    retries = retries_of(dead)
+    notes = [report.summary(), f"{len(dead)} interrupted Dagster run(s) marked failed" if dead else "",
+             f"{len(retries)} of them run again" if retries else ""]
     catch_up = champion_catch_up(instance, settings)
     if catch_up is not None:
         materialization, check = catch_up
@@ -119,6 +145,7 @@ def recover(instance: dg.DagsterInstance, settings: MelodexSettings, echo: Calla
         notes.append(f"recorded champion {materialization.tags[DATA_VERSION_TAG]} set by an interrupted training")
     if any(notes):
         echo("recovered: " + "; ".join(note for note in notes if note))
+    return retries
 
 
 def materialize_pending(
@@ -139,7 +166,7 @@ def materialize_pending(
     the CLI raises it and prints its own one-line summaries and causes instead.
     """
     summary = RunSummary()
-    recover(instance, settings, echo)
+    retries = recover(instance, settings, echo)
     job = defs.resolve_implicit_global_asset_job_def()
     cursor = load_cursor(instance)
     if cursor is None:
@@ -151,12 +178,12 @@ def materialize_pending(
     if observation is not None:
         instance.report_runless_asset_event(observation)
 
-    def execute(partition: str | None, keys: Sequence[dg.AssetKey]) -> None:
+    def execute(partition: str | None, keys: Sequence[dg.AssetKey], extra_tags: dict[str, str] | None = None) -> None:
         names = tuple(key.to_user_string() for key in keys)
         echo(f"▶ {ExecutedRun(partition, names, '', True).label}")
         result = job.execute_in_process(
-            instance=instance, asset_selection=list(keys), partition_key=partition,
-            raise_on_error=False, run_config=console_log(console_log_level), tags=run_tags(launched_by),
+            instance=instance, asset_selection=list(keys), partition_key=partition, raise_on_error=False,
+            run_config=console_log(console_log_level), tags={**run_tags(launched_by), **(extra_tags or {})},
         )
         done = tuple(event.asset_key.to_user_string() for event in result.get_asset_materialization_events())
         run = ExecutedRun(partition, names, result.run_id, result.success, done)
@@ -178,6 +205,8 @@ def materialize_pending(
                 execute(partition, keys)
         echo(f"! stopped after {MAX_TICKS} evaluations that each requested work; run again to continue")
 
+    for retry in retries:
+        execute(retry.partition, retry.keys, retry.tags)
     drain()
     if retrain:
         execute(None, [dg.AssetKey("genre_classifier")])

@@ -24,7 +24,9 @@ data version, so an unchanged rescan or a retrain that keeps the same champion t
   that failed its metric-floor check, and not while a retrain is on its way.
 
 Failures are not retried by automation (each condition fires once per cause): the assets carry a
-RetryPolicy for transient errors, and a failed batch stays visible in the UI and `melodex status`.
+RetryPolicy for transient errors, a run whose process died (kill -9, OOM) is relaunched once
+(dagster_project/instance.py RUN_RETRIES: the daemon under `melodex ui`, `melodex run` for its own
+in-process runs), and a batch that still failed stays visible in the UI and `melodex status`.
 """
 
 from __future__ import annotations
