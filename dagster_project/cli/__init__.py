@@ -22,7 +22,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from dagster_project.cli.terminal import fail
+from dagster_project.cli.terminal import fail, warn
 
 FORMATS = ["table", "csv", "json"]
 
@@ -117,10 +117,16 @@ def dispatch(args: argparse.Namespace, settings, debug: bool) -> int:
     raise AssertionError(f"unknown command {args.command}")
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A library's warning as one escaped line: some colour theirs with ANSI codes, others quote user text."""
+    warn(f"{category.__name__}: {message} ({filename}:{lineno})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Dagster's beta/preview notices about its own API say nothing to someone running the CLI.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    warnings.showwarning = show_warning
     # A value the terminal cannot encode is written escaped rather than ending the command.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):

@@ -28,9 +28,9 @@ class GenreModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = load_model_folder(context.artifacts[ARTIFACT_KEY])
 
-    # No type hints on predict: MLflow would try to derive a signature from them; ours comes
-    # from the real input example.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    # model_input is hinted with a type MLflow derives no schema from (it warns, in colour, when
+    # there is no hint at all): the signature comes from the real input example.
+    def predict(self, context: Any, model_input: np.ndarray, params: dict | None = None) -> pd.DataFrame:
         if self.model is None:
             raise RuntimeError("the genre model was not loaded (load_context was not called)")
         values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
@@ -52,7 +52,7 @@ class ProjectionPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = ProjectionModel.load(context.artifacts[PROJECTION_KEY])
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    def predict(self, context: Any, model_input: np.ndarray, params: dict | None = None) -> np.ndarray:
         values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
         return self.model.project_text(values)
 
