@@ -46,17 +46,27 @@ def instance_config(settings: MelodexSettings) -> dict:
 
 
 # Opening an instance creates its SQLite schemas when they are missing, and two processes doing
-# that at once on a fresh home fail with "table runs already exists": they take turns.
-INIT_LOCK = ".instance-init.lock"
+# that at once on a fresh home fail with "table runs already exists": the first opens take turns,
+# and a marker written after a complete first open lets every later one skip the lock.
+INIT_LOCK, INITIALIZED = ".instance-init.lock", ".instance-initialized"
 
 
 def ensure_instance(settings: MelodexSettings) -> dg.DagsterInstance:
     """Write dagster.yaml (ours: rewritten when this code wants another one) and open the instance."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / INITIALIZED).exists():
+        with FileLock(home / INIT_LOCK):
+            instance = open_instance(settings)
+            (home / INITIALIZED).touch()
+            return instance
+    return open_instance(settings)
+
+
+def open_instance(settings: MelodexSettings) -> dg.DagsterInstance:
+    home = settings.dagster_home
     config_path = home / "dagster.yaml"
     wanted = yaml.safe_dump(instance_config(settings), sort_keys=False)
-    with FileLock(home / INIT_LOCK):
-        if not config_path.exists() or config_path.read_text() != wanted:
-            config_path.write_text(wanted)
-        return dg.DagsterInstance.from_config(str(home))
+    if not config_path.exists() or config_path.read_text() != wanted:
+        config_path.write_text(wanted)
+    return dg.DagsterInstance.from_config(str(home))
