@@ -2,7 +2,7 @@
 
 A :class:`GenreModel` says what it eats (``input_kind``) and returns, for a track's segments,
 ``predict_segments(inputs) -> (n_segments, n_labels)`` probabilities (rows sum to 1) and
-``embed(inputs) -> (n_segments, dim)`` vectors; the track's global prediction and embedding are
+``embed(inputs) -> (n_segments, dim)`` vectors (``outputs`` gives both from one forward pass); the track's global prediction and embedding are
 the means over its segments (:meth:`GenreModel.predict_track`). ``embedding_source`` says which
 vector that is: ``input`` (the model's own input vector, e.g. the MusiCNN embedding) or
 ``penultimate`` (the classifier's last hidden layer).
@@ -110,6 +110,10 @@ class GenreModel(ABC):
     def embed(self, inputs: SegmentInputs) -> np.ndarray:
         """(n_segments, embedding_dim) vectors."""
 
+    def outputs(self, inputs: SegmentInputs) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, embeddings) of the segments; networks override it to run one forward pass for both."""
+        return self.predict_segments(inputs), self.embed(inputs)
+
     def to(self, device: str) -> GenreModel:
         """Move the weights to ``device`` (cpu, cuda, ...); models without torch weights stay put."""
         return self
@@ -120,8 +124,8 @@ class GenreModel(ABC):
 
     def predict_track(self, inputs: SegmentInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment probabilities, global probabilities = their mean, track embedding = mean of segments')."""
-        segments = self.predict_segments(inputs)
-        return segments, segments.mean(axis=0), self.embed(inputs).mean(axis=0)
+        segments, embeddings = self.outputs(inputs)
+        return segments, segments.mean(axis=0), embeddings.mean(axis=0)
 
     def save(self, folder: Path) -> Path:
         folder = Path(folder)

@@ -130,20 +130,23 @@ class MfccCnnGenreModel(GenreModel):
                 feats.append(hidden.float().cpu().numpy())
         return np.concatenate(probs), np.concatenate(feats)
 
-    def _per_segment(self, inputs: SegmentInputs, which: int) -> np.ndarray:
+    def outputs(self, inputs: SegmentInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Per segment, the mean of its windows' probabilities and of their penultimate-layer vectors."""
         segments = _segment_list(inputs)
         sizes = [len(s) for s in segments]
         if not segments or min(sizes) == 0:
             raise ValueError("every segment needs at least one MFCC window")
-        outputs = self.window_outputs(np.concatenate(segments))[which]
         bounds = np.cumsum([0, *sizes])
-        return np.stack([outputs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+        return tuple(
+            np.stack([values[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+            for values in self.window_outputs(np.concatenate(segments))
+        )
 
     def predict_segments(self, inputs: SegmentInputs) -> np.ndarray:
-        return self._per_segment(inputs, 0)
+        return self.outputs(inputs)[0]
 
     def embed(self, inputs: SegmentInputs) -> np.ndarray:
-        return self._per_segment(inputs, 1)
+        return self.outputs(inputs)[1]
 
     def _save_weights(self, folder: Path) -> None:
         torch.save({k: v.cpu() for k, v in self.net.state_dict().items()}, folder / _WEIGHTS)

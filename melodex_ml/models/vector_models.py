@@ -95,13 +95,17 @@ class MlpGenreModel(GenreModel):
         matrix = as_matrix(inputs, len(self.scaler.mean))
         return torch.as_tensor(self.scaler(matrix)).to(self.device)
 
-    def predict_segments(self, inputs: SegmentInputs) -> np.ndarray:
+    def outputs(self, inputs: SegmentInputs) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
-            return torch.softmax(self.net(self._tensor(inputs)), dim=1).float().cpu().numpy()
+            hidden = self.net.hidden(self._tensor(inputs))
+            probabilities = torch.softmax(self.net.head(hidden), dim=1)
+        return probabilities.float().cpu().numpy(), hidden.float().cpu().numpy()
+
+    def predict_segments(self, inputs: SegmentInputs) -> np.ndarray:
+        return self.outputs(inputs)[0]
 
     def embed(self, inputs: SegmentInputs) -> np.ndarray:
-        with torch.inference_mode():
-            return self.net.hidden(self._tensor(inputs)).float().cpu().numpy()
+        return self.outputs(inputs)[1]
 
     def _save_weights(self, folder: Path) -> None:
         torch.save({k: v.cpu() for k, v in self.net.state_dict().items()}, folder / _MLP_WEIGHTS)

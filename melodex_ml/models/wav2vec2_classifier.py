@@ -105,25 +105,26 @@ class Wav2Vec2GenreModel(GenreModel):
                                 return_attention_mask=True)  # fmt: skip
         return {"input_values": inputs["input_values"], "attention_mask": inputs.get("attention_mask")}
 
-    def _outputs(self, inputs: SegmentInputs, which: str) -> np.ndarray:
+    def outputs(self, inputs: SegmentInputs) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, pooled encoder features) of each clip, ``batch_size`` clips a forward pass."""
         clips = [
             self.prepare(c) for c in (inputs if not isinstance(inputs, np.ndarray) or inputs.ndim > 1 else [inputs])
         ]
-        out = []
+        probabilities, features = [], []
         with torch.inference_mode():
             for start in range(0, len(clips), self.batch_size):
                 batch = {k: v.to(self.device) for k, v in self.batch(clips[start : start + self.batch_size]).items()
                          if v is not None}  # fmt: skip
-                features = self.net.features(**batch)
-                values = torch.softmax(self.net.out(features), dim=1) if which == "probabilities" else features
-                out.append(values.float().cpu().numpy())
-        return np.concatenate(out)
+                pooled = self.net.features(**batch)
+                probabilities.append(torch.softmax(self.net.out(pooled), dim=1).float().cpu().numpy())
+                features.append(pooled.float().cpu().numpy())
+        return np.concatenate(probabilities), np.concatenate(features)
 
     def predict_segments(self, inputs: SegmentInputs) -> np.ndarray:
-        return self._outputs(inputs, "probabilities")
+        return self.outputs(inputs)[0]
 
     def embed(self, inputs: SegmentInputs) -> np.ndarray:
-        return self._outputs(inputs, "embedding")
+        return self.outputs(inputs)[1]
 
     def _save_weights(self, folder: Path) -> None:
         self.net.encoder.save_pretrained(folder / _ENCODER_DIR)
