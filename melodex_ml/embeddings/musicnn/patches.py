@@ -211,14 +211,21 @@ class PatchItem:
 class PatchStream(IterableDataset):
     """Windows of many sources for a ``DataLoader``; a failing source yields :class:`SourceFailed`, the rest go on."""
 
-    def __init__(self, sources: Sequence[AudioSource], config: PatchingConfig, *, raise_errors: bool = False):
+    def __init__(
+        self, sources: Sequence[AudioSource], config: PatchingConfig, *, raise_errors: bool = False,
+        sharded: bool = True,
+    ):  # fmt: skip
         super().__init__()
         self.sources = list(sources)
         self.config = config
         self.raise_errors = raise_errors  # let the first error propagate (single source, in process)
+        # Whether this stream's own DataLoader has workers to share the sources among. Without them
+        # the stream takes every source even inside another DataLoader's worker process (MusiCNN
+        # tags computed while a genre model's dataset is read), whose worker info it would see.
+        self.sharded = sharded
 
     def __iter__(self) -> Iterator[PatchItem | SourceDone | SourceFailed]:
-        worker = get_worker_info()
+        worker = get_worker_info() if self.sharded else None
         first, every = (0, 1) if worker is None else (worker.id, worker.num_workers)
         for index in range(first, len(self.sources), every):
             patch = 0

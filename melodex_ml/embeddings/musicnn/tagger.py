@@ -174,7 +174,7 @@ class MusicnnTagger:
     def _iterate(self, sources: Sequence[AudioSource], *, raise_errors: bool) -> Iterator[MusicnnResult | SourceFailed]:
         workers = 0 if raise_errors else min(self.config.num_workers, len(sources))
         loader = DataLoader(
-            PatchStream(sources, self.config.patching, raise_errors=raise_errors),
+            PatchStream(sources, self.config.patching, raise_errors=raise_errors, sharded=workers > 0),
             batch_size=self.config.batch_size,
             num_workers=workers,
             collate_fn=collate_patches,
