@@ -32,7 +32,15 @@ INIT_LOCK = ".mlflow-init.lock"
 
 def use_store(settings: MelodexSettings) -> str:
     """Point mlflow at the configured store and make sure the experiment exists; returns its id."""
+    user_choice = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    # MLflow also exports the URI as MLFLOW_TRACKING_URI for child processes. The variable must keep
+    # meaning "the user chose a tracking server" (settings.mlflow_tracking_uri), not "the last
+    # store this process used", so it goes back to what the user set.
+    if user_choice is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_choice
     with FileLock(ensure_folder(settings.home_dir) / INIT_LOCK, timeout=600):
         client = MlflowClient()
         # Opens (and on a fresh home creates) the tracking and registry schemas inside the lock.
