@@ -8,6 +8,7 @@ from melodex_assets.embeddings import track_embeddings, track_encoder_embeddings
 from melodex_assets.features import track_features
 from melodex_assets.models import genre_classifier
 from melodex_assets.partitions import scan_batches
+from melodex_assets.resources import ModelLoaderResource
 from melodex_assets.results import stage_events
 from melodex_assets.stems import BATCH_RETRY
 from melodex_ml.settings import MelodexSettings
@@ -17,15 +18,22 @@ from melodex_ml.settings import MelodexSettings
     group_name="inference", partitions_def=scan_batches, deps=[genre_classifier, track_features, track_embeddings, track_encoder_embeddings, library_tracks], kinds={"json"},
     output_required=False, retry_policy=BATCH_RETRY,
 )
-def genre_predictions(context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings]):
-    """`predictions/<batch>.jsonl`: per-segment genre probabilities and the track embedding of each
-    track of the batch from the `champion` model, fed what it was trained on (segment descriptors,
-    stored embeddings, or the audio files). Paths come from the tracks table; a later move or
-    retag alone does not re-predict (the views join the live tracks, so SQL shows current paths)."""
+def genre_predictions(
+    context: dg.AssetExecutionContext, settings: dg.ResourceParam[MelodexSettings], models: ModelLoaderResource
+):
+    """`predictions/<batch>.jsonl`: per-segment genre probabilities, the track embedding and the top
+    MusiCNN tags of each track of the batch, from the `champion` model (loaded once per process), fed
+    what it was trained on (segment descriptors, stored embeddings, or the audio files streamed
+    through a DataLoader). Paths come from the tracks table; a later move or retag alone does not
+    re-predict (the views `genre_predictions` and `segment_predictions` join the live tracks)."""
     from melodex_ml.stages import inference
 
     yield from stage_events(
-        context, settings, lambda: inference.predict_batch(settings, context.partition_key, run_id=context.run.run_id)
+        context, settings,
+        lambda: inference.predict_batch(
+            settings, context.partition_key, run_id=context.run.run_id, cache=models.cache, device=models.device
+        ),
+        extra=models.load_report,
     )
 
 

@@ -29,6 +29,7 @@ from mlflow.models import infer_signature
 
 from melodex_ml import tracking
 from melodex_ml.experiment_artifacts import code_version, confusion_figure, curves_figure, run_params
+from melodex_ml.models.cache import ModelCache
 from melodex_ml.models.genre_model import GenreModel
 from melodex_ml.models.projection import ProjectionModel
 from melodex_ml.models.pyfunc import (
@@ -406,8 +407,11 @@ def format_comparison(rows: list[CandidateRow]) -> str:
     return "\n".join(lines)
 
 
-def load_champion(settings: MelodexSettings, task: str = "genre", alias: str = CHAMPION) -> LoadedChampion:
-    """The GenreModel holding ``alias``; tracking.NoRegisteredModel when there is none."""
+def load_champion(
+    settings: MelodexSettings, task: str = "genre", alias: str = CHAMPION, *, cache: ModelCache | None = None
+) -> LoadedChampion:
+    """The GenreModel holding ``alias``; tracking.NoRegisteredModel when there is none. With a
+    ``cache``, each registered version is loaded once per process."""
     tracking.use_store(settings)
     client, name = MlflowClient(), registered_name(settings, task)
     try:
@@ -416,6 +420,10 @@ def load_champion(settings: MelodexSettings, task: str = "genre", alias: str = C
         raise tracking.NoRegisteredModel(
             f"no '{alias}' version of {name} in {settings.mlflow_tracking_uri}; train the {task} models first"
         ) from exc
-    model = unwrap_genre_model(mlflow.pyfunc.load_model(f"models:/{name}/{version.version}"))
+
+    def load() -> GenreModel:
+        return unwrap_genre_model(mlflow.pyfunc.load_model(f"models:/{name}/{version.version}"))
+
+    model = load() if cache is None else cache.get(f"genre-model:{name}@{version.version}", load)
     return LoadedChampion(model, name, str(version.version), version.run_id, version.tags.get(TAG_CANDIDATE, ""),
                           version.tags.get(TAG_SPLIT, ""))  # fmt: skip

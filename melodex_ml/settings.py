@@ -89,6 +89,11 @@ class MelodexSettings(BaseSettings):
     musicnn_workers: int = Field(
         default=0, ge=0, description="DataLoader worker processes decoding audio for MusiCNN (0: in the main process)."
     )
+    inference_batch_size: int = Field(default=16, ge=1, description="Segments per forward pass of the genre model.")
+    inference_workers: int = Field(
+        default=0, ge=0,
+        description="DataLoader worker processes decoding audio for genre inference (0: in the main process).",
+    )
     text_encoder: str | None = Field(
         default=None, description="Sentence encoder id or path; None uses the bundled all-MiniLM-L6-v2."
     )

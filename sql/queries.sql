@@ -32,20 +32,46 @@ FROM genre_predictions p JOIN live_tracks t USING (track_id)
 WHERE lower(t.genres[1]) <> p.global_prediction.top_labels[1]
 ORDER BY confidence DESC;
 
+-- name: top_genre_per_track
+-- The champion model's top genre of every live track, with its probability and the runner-up.
+SELECT t.artist, t.title, p.global_prediction.top_labels[1] AS genre,
+       round(p.global_prediction.probabilities[1], 3) AS probability,
+       p.global_prediction.top_labels[2] AS runner_up, p.model.version AS model_version
+FROM genre_predictions p JOIN live_tracks t USING (track_id)
+ORDER BY genre, probability DESC;
+
 -- name: genre_changes_within_tracks
--- Segments whose top prediction differs from the track's overall prediction.
-WITH segment AS (
-    SELECT p.track_id, s.segment_index, s.start_time, s.end_time,
-           p.global_prediction.top_labels[1] AS track_genre,
-           CAST(to_json(s.predictions) AS MAP(VARCHAR, DOUBLE)) AS probabilities
-    FROM genre_predictions p, unnest(p.segments) AS u(s)
+-- Tracks whose genre shifts within the song: segments whose top label differs from the track's.
+WITH segment_top AS (
+    SELECT track_id, segment_index, start_time, end_time, arg_max(label, probability) AS segment_genre
+    FROM segment_predictions GROUP BY ALL
 )
-SELECT track_id, segment_index, start_time, end_time, track_genre,
-       map_keys(probabilities)[list_position(map_values(probabilities), list_max(map_values(probabilities)))]
-           AS segment_genre
-FROM segment
-WHERE segment_genre <> track_genre
-ORDER BY track_id, segment_index;
+SELECT t.artist, t.title, s.segment_index, s.start_time, s.end_time,
+       p.global_prediction.top_labels[1] AS track_genre, s.segment_genre
+FROM segment_top s JOIN genre_predictions p USING (track_id) JOIN live_tracks t USING (track_id)
+WHERE s.segment_genre <> p.global_prediction.top_labels[1]
+ORDER BY t.artist, t.title, s.segment_index;
+
+-- name: genre_distribution
+-- The library by predicted genre: tracks, hours, and the mean confidence of the prediction.
+SELECT p.global_prediction.top_labels[1] AS genre, count(*) AS tracks,
+       round(sum(t.duration_s) / 3600, 2) AS hours,
+       round(avg(p.global_prediction.probabilities[1]), 3) AS mean_probability
+FROM genre_predictions p JOIN live_tracks t USING (track_id)
+GROUP BY ALL ORDER BY tracks DESC;
+
+-- name: similar_tracks
+-- What `melodex similar` answers: the 10 live tracks nearest to one track by cosine similarity
+-- of their MusiCNN (msd-musicnn) embeddings. Put your track id in place of the subquery.
+WITH query AS (
+    SELECT track_id, embedding FROM track_embeddings
+    WHERE model = 'msd-musicnn' AND track_id = (SELECT min(track_id) FROM track_embeddings)
+)
+SELECT t.track_id, t.path, t.title, t.artist,
+       round(array_cosine_similarity(e.embedding, q.embedding), 4) AS similarity
+FROM track_embeddings e JOIN live_tracks t USING (track_id), query q
+WHERE e.model = 'msd-musicnn' AND e.track_id <> q.track_id
+ORDER BY similarity DESC LIMIT 10;
 
 -- name: failures_by_stage
 -- What failed, where, and why: one row per stage and error type, newest first.

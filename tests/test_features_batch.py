@@ -11,7 +11,8 @@ from test_features_signals import music, stereo, truncate, write
 
 from melodex_ml.features import ExtractorConfig, FeatureFailure, FeatureResult
 from melodex_ml.features import batch
-from melodex_ml.features.report import analyze_paths, audio_files
+from melodex_ml.audio.files import audio_files
+from melodex_ml.features.report import analyze_paths
 from melodex_ml.settings import MelodexSettings
 
 

@@ -130,6 +130,15 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     assert len(records) == analysed
     assert {label for r in records for label in r["global_prediction"]["all_probabilities"]} == {t.genre for t in truth}
     assert all(r["segments"] and r["model"]["version"] == version for r in records)
+    # each line carries the track's top MusiCNN tags from the store, most probable first
+    stored = dict(query("SELECT model, arg_max(label, probability) FROM track_tags WHERE track_id = ? GROUP BY ALL",
+                        records[0]["track_id"]))  # fmt: skip
+    for model, tags in records[0]["top_tags"].items():
+        assert len(tags) == 5 and tags[0]["label"] == stored[model]
+    # the SQL views: one row per live track, one per segment and label
+    assert query("SELECT count(*) FROM genre_predictions") == [(analysed,)]
+    n_labels = len(records[0]["global_prediction"]["all_probabilities"])
+    assert query("SELECT count(*) FROM segment_predictions") == [(sum(r["total_segments"] for r in records) * n_labels,)]
 
     # the user's taxonomy, learned from the tagged half, predicts the untagged half
     from melodex_ml.demo.score import untagged_score

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from melodex_ml.audio.files import audio_files
 from melodex_ml.features.batch import Outcome, extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure
@@ -21,20 +22,6 @@ from melodex_ml.settings import MelodexSettings, get_settings
 
 Format = Literal["table", "json", "csv"]
 _TABLE_COLUMNS = ("duration_s", "tempo_bpm", "key", "mode", "integrated_lufs", "danceability_dfa")
-
-
-def audio_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Files named directly (whatever their suffix) and audio files found under named folders."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            # The scanner's list, imported only for folders: its module brings DuckDB and Arrow.
-            from melodex_ml.catalog.scan import AUDIO_EXTENSIONS
-
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            found.append(path)  # missing files too: they are reported as failures, not skipped
-    return found
 
 
 def analyze_paths(
