@@ -54,10 +54,11 @@ def library_vectors(settings: MelodexSettings, model: str = MODEL) -> LibraryVec
     if not settings.duckdb_path.exists():
         raise SearchError(f"no feature store at {settings.duckdb_path}: run `melodex run` or `melodex demo` first")
     with connect(settings.duckdb_path, read_only=True) as con:
-        table = con.execute(
+        # con.sql streams Arrow without the extra copy (and the warning) of a DB-API result
+        table = con.sql(
             "SELECT e.track_id, e.embedding, t.path, t.title, t.artist FROM track_embeddings e "
             "JOIN live_tracks t USING (track_id) WHERE e.model = ? ORDER BY e.track_id",
-            [model],
+            params=[model],
         ).to_arrow_table()
     if table.num_rows == 0:
         raise SearchError(f"no track has {model} embeddings yet: run `melodex run` (track_embeddings)")
