@@ -5,9 +5,10 @@ MELODEX_* value, a full or read-only MELODEX_HOME, a refused query, a bad option
 line on stderr; ``--debug`` adds the traceback.
 
 Modules: pipeline (demo, run, scan, ui), queries (sql, status, results), analysis (features,
-catalog unify), tables and terminal (what is printed and how), errors (one-line explanations),
-view_docs (documented NULL reasons). Each command imports what it needs when it runs, so
-``melodex scan`` or ``melodex sql`` does not load models, MLflow or every stage's code.
+catalog unify), library (similar, search), models (models compare), tables and terminal (what is
+printed and how), errors (one-line explanations), view_docs (documented NULL reasons). Each
+command imports what it needs when it runs, so ``melodex scan`` or ``melodex sql`` does not load
+models, MLflow or every stage's code.
 
 argparse rather than typer: the options stay as they were (``--datasets a b`` takes several
 values, which click options cannot), and the parser loads in milliseconds.
@@ -67,6 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "what is materialized, what was skipped and why, what failed")
     status.add_argument("--failures", type=int, default=10, help="how many recent failures to list")
 
+    similar = command(
+        "similar", "the live tracks nearest to a track by cosine over the msd-musicnn track embeddings",
+        description="The live tracks nearest to TRACK by cosine similarity of their msd-musicnn track embeddings, "
+        "TRACK itself excluded (the `similar_tracks` query in sql/queries.sql). Exit code 2, with one error line, "
+        "when there is nothing to search (no store, no embeddings yet) or TRACK is unknown or has no embedding.",
+    )
+    similar.add_argument("track", metavar="TRACK", help="a track id, a path in the library, or any audio file "
+                         "(analysed on the fly)")  # fmt: skip
+    similar.add_argument("--k", type=int, default=10, help="how many tracks (default 10, at least 1)")
+    similar.add_argument("--format", choices=["table", "json"], default="table",
+                         help="json: the tracks on stdout, how they were found on stderr")  # fmt: skip
+
+    search = command(
+        "search", "tracks for a text query, by the text-to-music projection or zero-shot tags (it says which)",
+        description="Tracks for a text query: the trained text-to-music projection when it beat the zero-shot tag "
+        "search on held-out tracks, else the zero-shot search over MusiCNN's tags and your own genres; it says "
+        "which. Exit code 2, with one error line, when there is nothing to search (no store, no embeddings yet), "
+        "the query is empty, or it matches no tag.",
+    )
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=10, help="how many tracks (default 10, at least 1)")
+    search.add_argument("--format", choices=["table", "json"], default="table",
+                        help="json: the tracks on stdout, how they were found on stderr")  # fmt: skip
+
     features = command("features", "descriptors of files or folders, without touching the store")
     features.add_argument("paths", nargs="+")
     features.add_argument("--format", choices=FORMATS, default="table")
@@ -89,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     unify.add_argument("--dry-run", action="store_true", help="report what would be built, write nothing")
     unify.add_argument("--export", help="also write the catalog to this .json or .parquet file")
 
+    models = command("models", "genre model candidates in the MLflow store").add_subparsers(
+        dest="action", required=True
+    )
+    compare = models.add_parser(
+        "compare", parents=[common], help="the candidates side by side on their shared split, champion marked",
+        description="The newest version of each candidate on one shared split (the champion's, else the newest), "
+        "best macro F1 first. Exit code 1, with one error line, when no MLflow store or no candidate exists yet.",
+    )  # fmt: skip
+    compare.add_argument("--task", default="genre", help="whose candidates (default genre)")
+    compare.add_argument("--format", choices=FORMATS, default="table",
+                         help="json, csv: the rows on stdout, the split on stderr")  # fmt: skip
+
     ui = command("ui", "start the Dagster UI on this project's instance")
     ui.add_argument("--port", type=int, default=3000)
     return parser
@@ -108,6 +145,18 @@ def dispatch(args: argparse.Namespace, settings, debug: bool) -> int:
             return queries.sql(settings, args.query, fmt=args.format, limit=args.limit, vertical=args.vertical)
         case "status":
             return queries.status(settings, failures=args.failures)
+        case "similar":
+            from dagster_project.cli.library import similar
+
+            return similar(settings, args.track, k=args.k, fmt=args.format)
+        case "search":
+            from dagster_project.cli.library import search
+
+            return search(settings, args.query, k=args.k, fmt=args.format)
+        case "models" if args.action == "compare":
+            from dagster_project.cli import models
+
+            return models.compare(settings, task=args.task, fmt=args.format)
         case "features":
             return analysis.features(settings, args.paths, fmt=args.format, output=args.output)
         case "catalog":
