@@ -27,8 +27,9 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a (tracks, dim) matrix, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
         raise ValueError("track vectors contain NaN or Inf")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    # einsum sums the squares without a temporary matrix; a zero row is divided by 1 and stays zero
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
+    return matrix / np.where(norms > 0, norms, np.float32(1))
 
 
 class CosineIndex:
