@@ -28,6 +28,20 @@ from dagster_project.cli.terminal import fail, warn
 FORMATS = ["table", "csv", "json"]
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --debug is accepted before or after the command: a parent parser gives it to every subcommand.
     common = argparse.ArgumentParser(add_help=False)
@@ -97,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--format", choices=FORMATS, default="table")
     features.add_argument("--output", help="write the report to this file instead of the terminal")
 
+    predict = command("predict", "genre predictions of files or folders by the champion model, per 30 s segment")
+    predict.add_argument("paths", nargs="+")
+    predict.add_argument("--format", choices=["jsonl", "json", "csv"], default="jsonl",
+                         help="jsonl: a line per file (the inference asset's format); csv: a row per segment")  # fmt: skip
+    predict.add_argument("--output", help="write the predictions to this file instead of the terminal")
+    predict.add_argument("--batch-size", type=positive, help="segments per forward pass (default MELODEX_INFERENCE_BATCH_SIZE)")
+    predict.add_argument("--num-workers", type=non_negative,
+                         help="processes decoding files (default MELODEX_INFERENCE_WORKERS)")  # fmt: skip
+    predict.add_argument("--plot", metavar="IMAGE", help="also draw the genre timeline of the (one) file, e.g. out.png")
+
     catalog = command("catalog", "research-dataset catalogs").add_subparsers(dest="action", required=True)
     unify = catalog.add_parser(
         "unify", help="unify datasets and the library into one catalog with splits", parents=[common]
@@ -161,6 +185,11 @@ def dispatch(args: argparse.Namespace, settings, debug: bool) -> int:
             return analysis.features(settings, args.paths, fmt=args.format, output=args.output)
         case "catalog":
             return analysis.catalog_unify(settings, args, debug=debug)
+        case "predict":
+            from dagster_project.cli.predict import predict
+
+            return predict(settings, args.paths, fmt=args.format, output=args.output, plot=args.plot,
+                           batch_size=args.batch_size, num_workers=args.num_workers)  # fmt: skip
         case "ui":
             return pipeline.ui(settings, port=args.port)
     raise AssertionError(f"unknown command {args.command}")
