@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     similar.add_argument("track", metavar="TRACK", help="a track id, a path in the library, or any audio file "
                          "(analysed on the fly)")  # fmt: skip
-    similar.add_argument("--k", type=int, default=10, help="how many tracks (default 10, at least 1)")
+    similar.add_argument("--k", type=positive, default=10, help="how many tracks (default 10, at least 1)")
     similar.add_argument("--format", choices=["table", "json"], default="table",
                          help="json: the tracks on stdout, how they were found on stderr")  # fmt: skip
 
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the query is empty, or it matches no tag.",
     )
     search.add_argument("query")
-    search.add_argument("--k", type=int, default=10, help="how many tracks (default 10, at least 1)")
+    search.add_argument("--k", type=positive, default=10, help="how many tracks (default 10, at least 1)")
     search.add_argument("--format", choices=["table", "json"], default="table",
                         help="json: the tracks on stdout, how they were found on stderr")  # fmt: skip
 

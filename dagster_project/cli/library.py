@@ -3,7 +3,7 @@
 Both print the tracks found (``track_id, path, title, artist`` and the score) and one line saying
 how the query was answered and how long the ranking took: above the table, or on stderr with
 ``--format json`` so that stdout stays one JSON document. A query that cannot be answered (no
-store, no embeddings, an unknown track, an empty query, ``--k`` below 1) is one ``error:`` line
+store, no embeddings, an unknown track, an empty query) is one ``error:`` line
 and exit code 2: something to fix first, as errors.py counts it.
 """
 
@@ -19,9 +19,6 @@ COLUMNS = ["track_id", "path", "title", "artist"]
 
 def similar(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
     """The ``k`` live tracks nearest to a track id, a stored path, or any audio file."""
-    if k < 1:
-        fail(f"--k must be at least 1, not {k}")
-        return USAGE
     from melodex_ml.search.library import SearchError, similar_tracks
 
     try:
@@ -35,9 +32,6 @@ def similar(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
 
 def search(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
     """Tracks for a text query: the text-to-music projection or the zero-shot tag search."""
-    if k < 1:
-        fail(f"--k must be at least 1, not {k}")
-        return USAGE
     if not query.strip():  # said before loading the text encoder
         fail('empty search query: give words to look for, e.g. melodex search "calm piano"')
         return USAGE
