@@ -11,6 +11,8 @@ Input kinds:
 
 - ``descriptors``: (n_segments, n_features) segment descriptors, columns in ``input_names`` order;
 - ``embedding:<encoder>``: (n_segments, dim) segment vectors of a stored encoder;
+- ``tags:musicnn``: (n_segments, 100) MusiCNN tag probabilities, msd-musicnn's 50 then mtt-musicnn's 50,
+  each in its network's label order (:mod:`melodex_ml.embeddings.segment_tags`);
 - ``mfcc``: per segment, the MFCC windows :meth:`prepare` computes from its mono audio at
   ``sample_rate`` (so DataLoader workers can compute them);
 - ``audio``: per segment, mono float32 audio at ``sample_rate`` (:meth:`prepare` only checks it).
@@ -35,6 +37,7 @@ CARD_FILE = "genre_model.json"
 DESCRIPTORS = "descriptors"
 MFCC = "mfcc"
 AUDIO = "audio"
+TAGS = "tags:musicnn"
 AUDIO_KINDS = (MFCC, AUDIO)
 
 # Implementation kind -> "module:Class", imported only when a model of that kind is loaded,
@@ -44,6 +47,7 @@ _IMPLEMENTATIONS = {
     "mlp": "melodex_ml.models.vector_models:MlpGenreModel",
     "mfcc-cnn": "melodex_ml.models.mfcc_cnn:MfccCnnGenreModel",
     "wav2vec2": "melodex_ml.models.wav2vec2_classifier:Wav2Vec2GenreModel",
+    "zero-shot": "melodex_ml.models.zero_shot:ZeroShotGenreModel",
 }
 
 SegmentInputs = np.ndarray | Sequence[np.ndarray]
@@ -58,7 +62,7 @@ class ModelCard:
     """Everything besides the weights that inference needs to feed a model and read its output."""
 
     kind: str  # implementation, a key of _IMPLEMENTATIONS
-    candidate: str  # e.g. descriptor-logreg, probe-mlp:msd-musicnn, mfcc-cnn, wav2vec2
+    candidate: str  # e.g. descriptor-logreg, probe-mlp:msd-musicnn, mfcc-cnn, wav2vec2, zero-shot-tags
     task: str
     input_kind: str
     labels: tuple[str, ...]

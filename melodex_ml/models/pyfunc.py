@@ -67,7 +67,7 @@ def unwrap_genre_model(loaded: mlflow.pyfunc.PyFuncModel) -> GenreModel:
 def pip_requirements(model: GenreModel) -> list[str]:
     """What the pyfunc needs installed besides Melodex itself (which is no PyPI package)."""
     packages = ["numpy", "pandas", "scikit-learn", "joblib"]
-    if model.card.kind != "sklearn":
+    if model.card.kind not in ("sklearn", "zero-shot"):  # the zero-shot mapping is a numpy matrix product
         packages += ["torch"]
     if model.input_kind == MFCC:
         packages += ["librosa"]
