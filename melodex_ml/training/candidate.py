@@ -43,8 +43,7 @@ class CandidateResult:
 
 def check_inputs(taxonomy: Taxonomy, split: EvaluationSplit, available: Collection[str], what: str) -> list[str]:
     """Test tracks without inputs (scored as misses); raises when training would have nothing."""
-    if split.task != taxonomy.task or not set(split.test_track_ids) <= set(taxonomy.track_labels):
-        raise ValueError(f"split {split.split_hash} was not made from this taxonomy ({taxonomy.task})")
+    check_split(taxonomy, split)
     available = set(available)
     train_labels = {taxonomy.track_labels[t] for t in split.train_track_ids if t in available}
     if len(train_labels) < 2:
@@ -53,6 +52,12 @@ def check_inputs(taxonomy: Taxonomy, split: EvaluationSplit, available: Collecti
             taxonomy.report,
         )
     return [t for t in split.test_track_ids if t not in available]
+
+
+def check_split(taxonomy: Taxonomy, split: EvaluationSplit) -> None:
+    """A candidate is scored on the task's split only: one made from another taxonomy is refused."""
+    if split.task != taxonomy.task or not set(split.test_track_ids) <= set(taxonomy.track_labels):
+        raise ValueError(f"split {split.split_hash} was not made from this taxonomy ({taxonomy.task})")
 
 
 def score(
