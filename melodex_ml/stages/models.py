@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from melodex_ml.bookkeeping import Failure, StageOutcome
@@ -54,6 +54,7 @@ def load_genre_task(settings: MelodexSettings) -> GenreTask:
 class Trained:
     results: list[CandidateResult]
     failures: list[Failure]
+    skipped: list[str] = field(default_factory=list)  # candidates of the family that could not run, and why
 
 
 Trainer = Callable[[MelodexSettings, GenreTask], Trained]
@@ -72,13 +73,15 @@ def descriptor_candidates(settings: MelodexSettings, task: GenreTask) -> Trained
 
 
 def embedding_probe_candidates(settings: MelodexSettings, task: GenreTask) -> Trained:
-    """Logistic regression and a small MLP on the segment vectors of every stored encoder."""
+    """Logistic regression and a small MLP on the segment vectors of every stored encoder, and the
+    zero-shot tag mapping on the MusiCNN segment tags stored with them."""
     from melodex_ml.embeddings.store import read_encoder_embeddings, stored_encoders
     from melodex_ml.training.inputs import SegmentVectors
     from melodex_ml.training.probes import train_logistic_probe, train_mlp_probe
 
     encoders = stored_encoders(settings)
-    if not encoders:
+    zero_shot = zero_shot_candidates(settings, task)
+    if not encoders and not zero_shot.results:
         raise ModelUnavailable("no audio embeddings are stored yet (track_embeddings)")
     results = []
     for encoder in encoders:
@@ -86,7 +89,28 @@ def embedding_probe_candidates(settings: MelodexSettings, task: GenreTask) -> Tr
         vectors = SegmentVectors.from_embeddings(embeddings, encoder, level="segment")
         results += [train_logistic_probe(vectors, task.taxonomy, task.split),
                     train_mlp_probe(vectors, task.taxonomy, task.split)]  # fmt: skip
-    return Trained(results, [])
+    return Trained(results + zero_shot.results, [], zero_shot.skipped)
+
+
+def zero_shot_candidates(settings: MelodexSettings, task: GenreTask) -> Trained:
+    """The genre names mapped onto the stored MusiCNN segment tags, nothing trained; a reason instead when
+    there are no tags or no sentence encoder (the probes of the family train regardless)."""
+    from melodex_ml.embeddings.segment_tags import read_segment_tags
+    from melodex_ml.embeddings.text import TextEncoder
+    from melodex_ml.models.zero_shot import CANDIDATE
+    from melodex_ml.training.zero_shot import train_zero_shot
+
+    with connect(settings.duckdb_path, read_only=True) as con:
+        tags = read_segment_tags(con, task.taxonomy.track_ids)
+    if not len(tags):
+        return Trained([], [], [f"{CANDIDATE}: no MusiCNN segment tags are stored yet (segment_tags)"])
+    try:
+        # ~150 short texts: the CPU does it in well under a second, and no accelerator is held for it.
+        encoder = TextEncoder.load(settings, device="cpu")
+        result = train_zero_shot(tags, task.taxonomy, task.split, encoder.encode, text_encoder=encoder.model_id)
+    except (ModelUnavailable, NotEnoughData) as exc:
+        return Trained([], [], [f"{CANDIDATE}: {exc}"])
+    return Trained([result], [])
 
 
 def mfcc_cnn_candidates(settings: MelodexSettings, task: GenreTask) -> Trained:
@@ -152,7 +176,9 @@ def _train_candidates(
     outcome = StageOutcome(stage, "", "ok", detail, n_ok=len(logged), n_failed=len(trained.failures))
     finish_stage(settings, outcome, [], trained.failures, run_id=run_id)
     metadata: dict[str, object] = {
-        "summary": "\n".join([*task.notes(), *(f"{c.candidate}: v{c.version}, {c.metric} {c.score:.3f}" for c in logged)]),
+        "summary": "\n".join([*task.notes(),
+                              *(f"{c.candidate}: v{c.version}, {c.metric} {c.score:.3f}" for c in logged),
+                              *(f"skipped {why}" for why in trained.skipped)]),  # fmt: skip
         "split_hash": task.split.split_hash,
         "labels": list(task.taxonomy.labels),
         "failed_tracks": len(trained.failures),
