@@ -12,7 +12,8 @@ Feeders turn a file into the champion model's inputs, whatever it reads:
   the model's ``prepare`` (MFCC windows, waveforms) one segment at a time;
 - :class:`DescriptorFeeder`: the segment descriptors of the feature extractor, in the model's
   column order;
-- :class:`MusicnnFeeder`: MusiCNN segment embeddings (``msd-musicnn``, ``mtt-musicnn``).
+- :class:`MusicnnFeeder`: MusiCNN segment embeddings (``msd-musicnn``, ``mtt-musicnn``);
+- :class:`MusicnnTagsFeeder`: MusiCNN segment tag probabilities, both networks' side by side.
 
 Segments follow the rule of every stage (:func:`melodex_ml.training.audio_segments.segment_bounds`):
 ``segment_seconds`` pieces, a short remainder joining the last; a file shorter than one segment is
@@ -231,5 +232,31 @@ class MusicnnFeeder:
         short = result.duration_s < self.settings.segment_seconds
         return FileSegments(
             [(float(s.start_s), float(s.end_s)) for s in result.segments], iter(output.segment_embeddings),
+            (SHORT,) if short else (), top_tags(result) if self.with_tags else None,
+        )  # fmt: skip
+
+
+@dataclass
+class MusicnnTagsFeeder:
+    """Per segment, both MusiCNN networks' tag probabilities as one vector, laid out as the store's
+    (:func:`melodex_ml.embeddings.segment_tags.result_tag_vectors`): one analysis gives inputs and tags."""
+
+    settings: MelodexSettings
+    device: str = "cpu"
+    with_tags: bool = True
+
+    @cached_property
+    def tagger(self):
+        from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
+
+        return MusicnnTagger.from_settings(self.settings, device=self.device)
+
+    def __call__(self, path: Path) -> FileSegments:
+        from melodex_ml.embeddings.segment_tags import result_tag_vectors
+
+        result = self.tagger.analyse_file(path)
+        short = result.duration_s < self.settings.segment_seconds
+        return FileSegments(
+            [(float(s.start_s), float(s.end_s)) for s in result.segments], iter(result_tag_vectors(result)),
             (SHORT,) if short else (), top_tags(result) if self.with_tags else None,
         )  # fmt: skip

@@ -23,6 +23,7 @@ from melodex_ml.inference.dataset import (
     FileFailed,
     FileStarted,
     MusicnnFeeder,
+    MusicnnTagsFeeder,
     SegmentBatch,
     TagsFromMusicnn,
 )
@@ -81,13 +82,15 @@ def inference_device(spec: str) -> str:
 
 def feeder_for(model, settings: MelodexSettings, *, device: str = "cpu", with_tags: bool = False) -> Feeder:
     """What turns a file into ``model``'s inputs; ``with_tags`` adds the file's top MusiCNN tags."""
-    from melodex_ml.models.genre_model import AUDIO_KINDS, DESCRIPTORS
+    from melodex_ml.models.genre_model import AUDIO_KINDS, DESCRIPTORS, TAGS
 
     tags = TagsFromMusicnn(settings, device) if with_tags else None
     if model.input_kind in AUDIO_KINDS:
         return AudioFeeder(model.prepare, model.card.sample_rate, model.card.segment_seconds, tags)
     if model.input_kind == DESCRIPTORS:
         return DescriptorFeeder(tuple(model.card.input_names), settings, tags)
+    if model.input_kind == TAGS:
+        return MusicnnTagsFeeder(settings, device, with_tags=with_tags)
     encoder = model.input_kind.partition(":")[2]
     if model.input_kind.startswith("embedding:") and encoder.endswith("-musicnn"):
         return MusicnnFeeder(encoder, settings, device, with_tags=with_tags)

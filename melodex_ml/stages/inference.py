@@ -1,7 +1,8 @@
 """Genre predictions of a scan batch from the champion model, one JSONL file per batch.
 
 Whatever candidate won, the champion is a GenreModel that says what it reads: segment
-descriptors (`segment_features`) or a stored encoder's segment embeddings, read from the store
+descriptors (`segment_features`), a stored encoder's segment embeddings or the MusiCNN segment
+tags (`segment_tags`), read from the store
 ``STORED_CHUNK`` tracks at a time, or the audio itself (MFCC windows, waveforms), streamed from the
 files through an AudioSegmentDataset and a DataLoader. Each track's segments are predicted, its
 global prediction is the mean of its segments', the track embedding is the model's, and the line
@@ -30,7 +31,7 @@ TOP_TAGS = 5
 
 def stored_inputs(model, settings: MelodexSettings, track_ids: list[str]):
     """The champion's stored inputs for ``track_ids``: (track ids, segment index, start s, end s, inputs)."""
-    from melodex_ml.models.genre_model import DESCRIPTORS
+    from melodex_ml.models.genre_model import DESCRIPTORS, TAGS
 
     if model.input_kind == DESCRIPTORS:
         from melodex_ml.training.dataset import load_segment_dataset
@@ -48,6 +49,12 @@ def stored_inputs(model, settings: MelodexSettings, track_ids: list[str]):
         owner = np.asarray(vectors.track_ids, dtype=str)[vectors.segment_track_index]
         index = np.concatenate([np.arange(n) for n in np.bincount(vectors.segment_track_index, minlength=len(vectors))])
         return owner, index, vectors.segment_start_s, vectors.segment_end_s, vectors.segments
+    if model.input_kind == TAGS:
+        from melodex_ml.embeddings.segment_tags import read_segment_tags
+
+        with connect(settings.duckdb_path, read_only=True) as con:
+            tags = read_segment_tags(con, track_ids)
+        return tags.track_ids, tags.segment_index, tags.start_s, tags.end_s, tags.values
     raise ValueError(f"the champion reads {model.input_kind!r}, which inference cannot provide")
 
 
