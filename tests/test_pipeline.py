@@ -114,7 +114,7 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     champion = experiments.champion_score(settings)
     rows = experiments.compare_candidates(settings)
     assert {r.candidate for r in rows} >= {"descriptor-logreg", "mfcc-cnn", "probe-logreg:msd-musicnn:segment",
-                                           "probe-mlp:mtt-musicnn:segment"}
+                                           "probe-mlp:mtt-musicnn:segment", "zero-shot-tags"}
     assert len({r.split_hash for r in rows}) == 1 and champion.split_hash == rows[0].split_hash
     assert champion.score == max(r.macro_f1 for r in rows)
     model_version = MlflowClient().get_model_version_by_alias(settings.genre_model_name, "champion")
