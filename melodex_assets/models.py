@@ -35,7 +35,8 @@ descriptor_classifier = candidate_asset(
 )
 embedding_probe_classifiers = candidate_asset(
     "embedding_probe_classifiers", "embedding_probes", [track_embeddings, track_encoder_embeddings, *LABELS_AND_SPLIT], {"sklearn", "pytorch"},
-    "Logistic regression and a small MLP on each stored encoder's segment embeddings (MusiCNN by default).",
+    "Logistic regression and a small MLP on each stored encoder's segment embeddings (MusiCNN by default), "
+    "and zero-shot-tags: the genre names mapped onto the stored MusiCNN segment tags, nothing trained.",
 )
 mfcc_cnn_classifier = candidate_asset(
     "mfcc_cnn_classifier", "mfcc_cnn", LABELS_AND_SPLIT, {"pytorch"},
