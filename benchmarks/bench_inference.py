@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from melodex_ml import experiments  # noqa: E402
+from melodex_ml import experiments, registry  # noqa: E402
 from melodex_ml.demo import generate_demo_library  # noqa: E402
 from melodex_ml.inference.adhoc import predict_paths  # noqa: E402
 from melodex_ml.inference.dataset import mono_at  # noqa: E402
@@ -52,7 +52,7 @@ def train_champion(settings: MelodexSettings, folder: Path) -> None:
                               with_inputs=prepared.tracks())  # fmt: skip
     config = MfccCnnConfig(loop=LoopConfig(max_epochs=5, batch_size=16, patience=5))
     experiments.log_candidate(train_mfcc_cnn(prepared, taxonomy, make_evaluation_split(taxonomy), config), settings)
-    experiments.promote_champion(settings)
+    registry.promote_champion(settings)
 
 
 def one_segment_at_a_time(model, files: list[Path]) -> int:

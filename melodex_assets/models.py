@@ -67,14 +67,14 @@ def genre_classifier(context: dg.AssetExecutionContext, settings: dg.ResourcePar
 def champion_metric_floor(settings: dg.ResourceParam[MelodexSettings]):
     """The champion's held-out macro F1 reaches MELODEX_MODEL_METRIC_FLOOR. Blocking: inference
     does not run from a model that failed it."""
-    from melodex_ml import experiments
+    from melodex_ml import registry
 
-    champion = experiments.champion_score(settings)
+    champion = registry.champion_score(settings)
     score = champion.score if champion else None
     return dg.AssetCheckResult(
         passed=score is not None and score >= settings.model_metric_floor,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"metric": experiments.SELECTION_METRIC, "champion_score": score if score is not None else float("nan"),
+        metadata={"metric": registry.SELECTION_METRIC, "champion_score": score if score is not None else float("nan"),
                   "champion": champion.identity if champion else "none", "floor": settings.model_metric_floor},
     )
 
@@ -87,9 +87,9 @@ def champion_catch_up(
     inference then follows it, once validated, as after any champion choice."""
     if not settings.mlflow_store_exists:
         return None
-    from melodex_ml import experiments
+    from melodex_ml import registry
 
-    champion = experiments.champion_score(settings)
+    champion = registry.champion_score(settings)
     if champion is None:
         return None
     latest = instance.get_latest_materialization_event(genre_classifier.key)

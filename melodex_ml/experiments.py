@@ -1,4 +1,4 @@
-"""Candidates in MLflow: one run each, registered versions, the champion, the comparison table.
+"""Candidates in MLflow: one run each, registered as versions; the champion loaded back as a model.
 
 Each candidate's run logs its params (sizes included: counts are params, not metrics), one
 metric point per epoch (``step=epoch``), the test metrics of the shared split, per-class metrics,
@@ -6,10 +6,7 @@ a confusion-matrix image and a per-class report, the split (hash, track ids) as 
 dataset, the code version and the caller's tags (the Dagster run id); the model is a pyfunc
 with a signature and an input example, registered as a new version of the task's model.
 
-The ``champion`` alias goes to the best version by a declared metric (test macro F1 by
-default) *among versions scored on the same split*. A retrain that is not strictly better
-leaves the alias where it is; when the data changed (a new split), the champion's score is no
-longer comparable and the best of the new split takes over. The registry keeps every version.
+Which version is the champion, and the comparison of the candidates: :mod:`melodex_ml.registry`.
 """
 
 from __future__ import annotations
@@ -43,21 +40,23 @@ from melodex_ml.models.pyfunc import (
 )
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.training.candidate import CandidateResult
-from melodex_ml.training.projection import TASK as PROJECTION_TASK
+from melodex_ml.registry import (
+    CHAMPION,
+    SELECTION_METRIC,
+    TAG_CANDIDATE,
+    TAG_METRIC,
+    TAG_SCORE,
+    TAG_SPLIT,
+    TAG_TASK,
+    ensure_experiment,
+    registered_name,
+)
 from melodex_ml.training.projection import ProjectionResult
+from melodex_ml.training.tasks import GENRE, TEXT_PROJECTION
 
 log = logging.getLogger(__name__)
 
-CHAMPION = tracking.CHAMPION
-SELECTION_METRIC = "test_macro_f1"
 PROJECTION_METRIC = "test_recall_at_10"
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on the runs
-TAG_TASK, TAG_CANDIDATE, TAG_SPLIT, TAG_SCORE = (
-    "melodex.task",
-    "melodex.candidate",
-    "melodex.split_hash",
-    "melodex.score",
-)
 
 
 @dataclass(frozen=True)
@@ -72,26 +71,8 @@ class LoggedCandidate:
     score: float
 
 
-@dataclass(frozen=True)
-class ChampionDecision:
-    name: str
-    champion: str | None  # version holding the alias afterwards
-    previous: str | None
-    moved: bool
-    reason: str
 
 
-@dataclass(frozen=True)
-class CandidateRow:
-    candidate: str
-    version: str
-    run_id: str
-    accuracy: float
-    macro_f1: float
-    train_seconds: float
-    n_test_tracks: int
-    split_hash: str
-    champion: bool
 
 
 @dataclass(frozen=True)
@@ -104,20 +85,8 @@ class LoadedChampion:
     split_hash: str
 
 
-def registered_name(settings: MelodexSettings, task: str) -> str:
-    if task == "genre":
-        return settings.genre_model_name
-    return "melodex-text-projection" if task == PROJECTION_TASK else f"melodex-{task}-classifier"
 
 
-def ensure_experiment(settings: MelodexSettings) -> str:
-    """The experiment id, created if needed and marked as model development (runs, not traces)."""
-    experiment_id = tracking.use_store(settings)
-    client = MlflowClient()
-    key, value = EXPERIMENT_KIND
-    if client.get_experiment(experiment_id).tags.get(key) != value:
-        client.set_experiment_tag(experiment_id, key, value)
-    return experiment_id
 
 
 def log_candidate(
@@ -193,7 +162,7 @@ def _tag_version(name: str, version: str, task: str, candidate: str, split: str,
     """Version tags carry what the champion choice compares, so it needs no run lookups."""
     client = MlflowClient()
     for key, value in {TAG_TASK: task, TAG_CANDIDATE: candidate, TAG_SPLIT: split, TAG_SCORE: repr(score),
-                       "melodex.metric": metric}.items():  # fmt: skip
+                       TAG_METRIC: metric}.items():  # fmt: skip
         client.set_model_version_tag(name, version, key, value)
     run_id = mlflow.active_run().info.run_id
     log.info("logged %s as %s v%s (%s=%.3f, split %s)", candidate, name, version, metric, score, split)
@@ -212,7 +181,7 @@ def log_projection(
             return log_projection(result, settings, metric=metric, extra_metrics=extra_metrics)
     if extra_metrics:
         mlflow.log_metrics(dict(extra_metrics))
-    mlflow.set_tags({**(tags or {}), **code_version(), TAG_TASK: PROJECTION_TASK, TAG_CANDIDATE: "projection",
+    mlflow.set_tags({**(tags or {}), **code_version(), TAG_TASK: TEXT_PROJECTION, TAG_CANDIDATE: "projection",
                      TAG_SPLIT: result.split_hash, "melodex.selection_metric": metric})  # fmt: skip
     mlflow.log_params({k: str(v) for k, v in {**result.params, **result.counts, "split_hash": result.split_hash,
                                                "best_epoch": result.best_epoch}.items()})  # fmt: skip
@@ -223,7 +192,7 @@ def log_projection(
     mlflow.log_figure(curves_figure(result.history, result.best_epoch), "evaluation/training_curves.png")
     mlflow.log_dict({"train": list(result.train_track_ids), "test": list(result.test_track_ids),
                      "split_hash": result.split_hash}, "data/split.json")  # fmt: skip
-    name = registered_name(settings, PROJECTION_TASK)
+    name = registered_name(settings, TEXT_PROJECTION)
     example = np.zeros((1, result.model.card.text_dim), np.float32)
     with tempfile.TemporaryDirectory(prefix="melodex-projection-") as tmp:
         folder = result.model.save(Path(tmp) / "projection")
@@ -233,26 +202,16 @@ def log_projection(
             input_example=example, pip_requirements=pip_requirements_for(["numpy", "pandas", "torch"]),
             metadata=vars(result.model.card),
         )  # fmt: skip
-    return _tag_version(name, str(info.registered_model_version), PROJECTION_TASK, "projection", result.split_hash,
+    return _tag_version(name, str(info.registered_model_version), TEXT_PROJECTION, "projection", result.split_hash,
                         metric, float(metrics[metric]))  # fmt: skip
 
 
-def set_projection_champion(settings: MelodexSettings, version: str | None) -> str:
-    """Give the projection's alias to ``version``, or (None: it does not beat zero-shot search) take
-    it away; returns what happened, in words."""
-    client, name = MlflowClient(), registered_name(settings, PROJECTION_TASK)
-    if version is not None:
-        client.set_registered_model_alias(name, CHAMPION, version)
-        return f"{name} v{version} answers `melodex search`: it retrieves better than the zero-shot tag search"
-    if _champion(client, name) is not None:
-        client.delete_registered_model_alias(name, CHAMPION)
-    return "the zero-shot tag search answers `melodex search`: no projection retrieves better on held-out tracks"
 
 
 def load_projection(settings: MelodexSettings, alias: str = CHAMPION) -> tuple[ProjectionModel, str]:
     """(the projection holding ``alias``, its version); tracking.NoRegisteredModel when there is none."""
     tracking.use_store(settings)
-    name = registered_name(settings, PROJECTION_TASK)
+    name = registered_name(settings, TEXT_PROJECTION)
     try:
         version = MlflowClient().get_model_version_by_alias(name, alias)
     except MlflowException as exc:
@@ -275,140 +234,26 @@ def _label_report(result: CandidateResult) -> dict[str, object]:
             "lines": report.lines()}  # fmt: skip
 
 
-def _versions(client: MlflowClient, name: str) -> list:
-    try:
-        return list(client.search_model_versions(f"name = '{name}'"))
-    except MlflowException:
-        return []
 
 
-def _champion(client: MlflowClient, name: str):
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
 
 
-def _score(version) -> float | None:
-    value = version.tags.get(TAG_SCORE)
-    return float(value) if value is not None else None
 
 
-def promote_champion(
-    settings: MelodexSettings, task: str = "genre", *, split_hash: str | None = None, metric: str = SELECTION_METRIC
-) -> ChampionDecision:
-    """Give the alias to the best version on ``split_hash`` (default: the newest version's split)."""
-    ensure_experiment(settings)
-    client, name = MlflowClient(), registered_name(settings, task)
-    versions = [v for v in _versions(client, name) if v.tags.get("melodex.metric") == metric and _score(v) is not None]
-    if not versions:
-        return ChampionDecision(name, None, None, False, f"no version of {name} carries a {metric} score yet")
-    if split_hash is None:
-        split_hash = max(versions, key=lambda v: int(v.version)).tags[TAG_SPLIT]
-    on_split = [v for v in versions if v.tags.get(TAG_SPLIT) == split_hash]
-    if not on_split:
-        raise LookupError(f"no version of {name} was scored on split {split_hash}")
-    best = max(on_split, key=lambda v: (_score(v), -int(v.version)))  # ties: the earliest version
-    current = _champion(client, name)
-    previous = str(current.version) if current else None
-    if (
-        current is not None
-        and current.tags.get(TAG_SPLIT) == split_hash
-        and current.tags.get("melodex.metric") == metric
-    ):
-        if _score(best) <= _score(current):
-            reason = (f"v{previous} stays champion: {metric} {_score(current):.4f} on split {split_hash}; "
-                      f"the best other version scores {_score(best):.4f}")  # fmt: skip
-            return ChampionDecision(name, previous, previous, False, reason)
-        reason = (f"v{best.version} beats v{previous} on split {split_hash}: "
-                  f"{metric} {_score(best):.4f} > {_score(current):.4f}")  # fmt: skip
-    elif current is not None:
-        reason = (f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}, {metric} {_score(best):.4f}) "
-                  f"replaces v{previous}, "
-                  f"which was scored on another split: the data changed, so the scores are not comparable")  # fmt: skip
-    else:
-        reason = f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}) is the first champion: {metric} {_score(best):.4f}"
-    client.set_registered_model_alias(name, CHAMPION, str(best.version))
-    log.info("champion of %s: %s", name, reason)
-    return ChampionDecision(name, str(best.version), previous, str(best.version) != previous, reason)
 
 
-@dataclass(frozen=True)
-class ChampionInfo:
-    name: str
-    version: str
-    candidate: str
-    split_hash: str
-    score: float | None  # its SELECTION_METRIC on its split
-
-    @property
-    def identity(self) -> str:
-        """``<registered model>@<version>``: the data version of the genre_classifier asset."""
-        return f"{self.name}@{self.version}"
 
 
-def champion_score(settings: MelodexSettings, task: str = "genre") -> ChampionInfo | None:
-    """The version holding the alias and its held-out score, None when there is no champion."""
-    tracking.use_store(settings)
-    name = registered_name(settings, task)
-    current = _champion(MlflowClient(), name)
-    if current is None:
-        return None
-    return ChampionInfo(name, str(current.version), current.tags.get(TAG_CANDIDATE, ""),
-                        current.tags.get(TAG_SPLIT, ""), _score(current))  # fmt: skip
 
 
-def repair_champion(settings: MelodexSettings, task: str = "genre") -> str | None:
-    """Apply the champion rule to the newest split, as the champion stage would: a process killed
-    after registering candidates and before choosing among them leaves the alias behind."""
-    tracking.use_store(settings)
-    if not _versions(MlflowClient(), registered_name(settings, task)):
-        return None
-    return promote_champion(settings, task).champion
 
 
-def compare_candidates(
-    settings: MelodexSettings, task: str = "genre", *, split_hash: str | None = None
-) -> list[CandidateRow]:
-    """The newest version of each candidate on ``split_hash`` (default: the champion's, else the newest split)."""
-    ensure_experiment(settings)
-    client, name = MlflowClient(), registered_name(settings, task)
-    versions = [v for v in _versions(client, name) if v.tags.get(TAG_SPLIT)]
-    if not versions:
-        return []
-    current = _champion(client, name)
-    if split_hash is None:
-        newest = max(versions, key=lambda v: int(v.version))
-        split_hash = (current.tags.get(TAG_SPLIT) if current else None) or newest.tags[TAG_SPLIT]
-    latest: dict[str, object] = {}
-    for v in sorted((v for v in versions if v.tags.get(TAG_SPLIT) == split_hash), key=lambda v: int(v.version)):
-        latest[v.tags.get(TAG_CANDIDATE, "?")] = v
-    rows = []
-    for candidate, v in latest.items():
-        data = client.get_run(v.run_id).data
-        rows.append(CandidateRow(
-            candidate=candidate, version=str(v.version), run_id=v.run_id,
-            accuracy=data.metrics.get("test_accuracy", float("nan")),
-            macro_f1=data.metrics.get("test_macro_f1", float("nan")),
-            train_seconds=data.metrics.get("train_seconds", float("nan")),
-            n_test_tracks=int(data.params.get("n_test_tracks", 0)), split_hash=split_hash,
-            champion=current is not None and str(current.version) == str(v.version),
-        ))  # fmt: skip
-    return sorted(rows, key=lambda r: (-r.macro_f1, r.candidate))
 
 
-def format_comparison(rows: list[CandidateRow]) -> str:
-    if not rows:
-        return "no candidates registered yet"
-    header = f"{'candidate':<40} {'version':>7} {'accuracy':>9} {'macro F1':>9} {'train s':>8}  champion"
-    lines = [f"split {rows[0].split_hash}, {rows[0].n_test_tracks} test tracks", header]
-    lines += [f"{r.candidate:<40} {r.version:>7} {r.accuracy:>9.3f} {r.macro_f1:>9.3f} {r.train_seconds:>8.1f}  "
-              f"{'*' if r.champion else ''}" for r in rows]  # fmt: skip
-    return "\n".join(lines)
 
 
 def load_champion(
-    settings: MelodexSettings, task: str = "genre", alias: str = CHAMPION, *, cache: ModelCache | None = None
+    settings: MelodexSettings, task: str = GENRE, alias: str = CHAMPION, *, cache: ModelCache | None = None
 ) -> LoadedChampion:
     """The GenreModel holding ``alias``; tracking.NoRegisteredModel when there is none. With a
     ``cache``, each registered version is loaded once per process."""

@@ -1,6 +1,7 @@
 """MLflow, called directly: experiments, runs tagged with their Dagster origin, registered models.
 
-Candidates, registered versions and the ``champion`` alias are in :mod:`melodex_ml.experiments`.
+Candidates and registered versions are logged by :mod:`melodex_ml.experiments`; the ``champion``
+alias and the comparison of candidates are :mod:`melodex_ml.registry`.
 
 Runs are tagged with their process (``melodex.pid``, ``melodex.host``) so that one left RUNNING
 by a killed process can be told from one still running: :func:`fail_orphaned_runs`.

@@ -11,7 +11,7 @@ from dagster_project.instance import ensure_instance
 from melodex_assets.catalog import no_split_leakage
 from melodex_assets.features import features_one_row_per_track
 from melodex_assets.models import champion_metric_floor
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.demo import generate_demo_library
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store import connect
@@ -83,7 +83,7 @@ def test_inference_is_blocked_until_a_champion_reaches_the_floor(tmp_path, monke
         taxonomy = taxonomy_of(library)
         result = train_logistic_probe(library.vectors, taxonomy, make_evaluation_split(taxonomy))
         experiments.log_candidate(result, settings)
-        experiments.promote_champion(settings)
+        registry.promote_champion(settings)
         check = champion_metric_floor(settings=settings)
         assert check.passed is passed, check.metadata
         assert check.metadata["champion_score"].value == pytest.approx(result.evaluation.macro_f1)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from test_cli_support import melodex, query
 
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.demo import STYLES, generate_demo_library
 from melodex_ml.models.cache import process_cache
 from melodex_ml.settings import MelodexSettings
@@ -62,7 +62,7 @@ def trained(tmp_path_factory):
     good = train_logistic_probe(library.vectors, taxonomy, split)
     bad = train_logistic_probe(noise, taxonomy, split)
     logged = {r.candidate: (r, experiments.log_candidate(r, settings)) for r in (good, bad)}
-    champion = experiments.promote_champion(settings, split_hash=split.split_hash).champion
+    champion = registry.promote_champion(settings, split_hash=split.split_hash).champion
     assert champion == logged[good.candidate][1].version
     return home, split, logged, good.candidate
 

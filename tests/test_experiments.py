@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from melodex_ml import experiments, tracking
+from melodex_ml import experiments, registry, tracking
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.training.evaluation_split import SplitConfig, make_evaluation_split
 from melodex_ml.training.inputs import SegmentVectors
@@ -33,16 +33,16 @@ def test_candidates_are_logged_registered_and_the_champion_only_moves_for_a_bett
     assert good.evaluation.macro_f1 > bad.evaluation.macro_f1
 
     first = experiments.log_candidate(good, settings, tags={"dagster.run_id": "run-1"})
-    decision = experiments.promote_champion(settings, split_hash=split.split_hash)
+    decision = registry.promote_champion(settings, split_hash=split.split_hash)
     assert decision.moved and decision.champion == first.version == "1"
 
     experiments.log_candidate(bad, settings)
-    decision = experiments.promote_champion(settings, split_hash=split.split_hash)
+    decision = registry.promote_champion(settings, split_hash=split.split_hash)
     assert not decision.moved and decision.champion == "1" and "stays champion" in decision.reason
     # The same candidate again scores the same: not better, so the alias stays.
     experiments.log_candidate(good, settings)
-    assert not experiments.promote_champion(settings).moved
-    assert experiments.champion_score(settings).version == "1"
+    assert not registry.promote_champion(settings).moved
+    assert registry.champion_score(settings).version == "1"
     client = MlflowClient()
     assert len(client.search_model_versions(f"name = '{settings.genre_model_name}'")) == 3
 
@@ -62,11 +62,11 @@ def test_candidates_are_logged_registered_and_the_champion_only_moves_for_a_bett
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
-    rows = experiments.compare_candidates(settings)
+    rows = registry.compare_candidates(settings)
     assert [r.candidate for r in rows] == ["probe-logreg:blobs:segment", "probe-logreg:noise:segment"]
     assert rows[0].champion is False  # the newest version of the good candidate is v3; v1 holds the alias
     assert rows[0].macro_f1 == pytest.approx(good.evaluation.macro_f1)
-    assert "probe-logreg:noise:segment" in experiments.format_comparison(rows)
+    assert "probe-logreg:noise:segment" in registry.format_comparison(rows)
 
 
 def test_the_champion_loads_into_a_genre_model_with_signature_and_example(settings):
@@ -75,7 +75,7 @@ def test_the_champion_loads_into_a_genre_model_with_signature_and_example(settin
     split = make_evaluation_split(taxonomy)
     result = train_logistic_probe(library.vectors, taxonomy, split)
     logged = experiments.log_candidate(result, settings)
-    experiments.promote_champion(settings)
+    registry.promote_champion(settings)
     champion = experiments.load_champion(settings)
     assert (champion.version, champion.run_id, champion.candidate) == ("1", logged.run_id, result.candidate)
     rows = library.vectors.rows_of(list(taxonomy.unlabeled)).values
@@ -110,19 +110,19 @@ def test_a_new_split_replaces_a_champion_scored_on_old_data(settings):
     taxonomy = taxonomy_of(library)
     old_split = make_evaluation_split(taxonomy, SplitConfig(seed=1))
     experiments.log_candidate(train_logistic_probe(library.vectors, taxonomy, old_split), settings)
-    experiments.promote_champion(settings)
+    registry.promote_champion(settings)
     new_split = make_evaluation_split(taxonomy, SplitConfig(seed=2))
     assert new_split.split_hash != old_split.split_hash
     experiments.log_candidate(train_logistic_probe(_noise_like(library), taxonomy, new_split), settings)
-    decision = experiments.promote_champion(settings, split_hash=new_split.split_hash)
+    decision = registry.promote_champion(settings, split_hash=new_split.split_hash)
     assert decision.moved and decision.champion == "2" and "another split" in decision.reason
 
 
 def test_no_champion_is_a_clear_error(settings):
     with pytest.raises(tracking.NoRegisteredModel, match="train the genre models first"):
         experiments.load_champion(settings)
-    assert experiments.compare_candidates(settings) == []
-    assert experiments.promote_champion(settings).champion is None
+    assert registry.compare_candidates(settings) == []
+    assert registry.promote_champion(settings).champion is None
 
 
 def test_labels_with_any_characters_become_valid_metric_names(settings):

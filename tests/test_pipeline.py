@@ -108,11 +108,11 @@ def test_demo_graph_end_to_end_and_incremental_rescan(library):
     # models: every candidate that could train is registered and scored on one split; a champion
     from mlflow import MlflowClient
 
-    from melodex_ml import experiments
+    from melodex_ml import registry
     from melodex_assets.automation import CANDIDATES
 
-    champion = experiments.champion_score(settings)
-    rows = experiments.compare_candidates(settings)
+    champion = registry.champion_score(settings)
+    rows = registry.compare_candidates(settings)
     assert {r.candidate for r in rows} >= {"descriptor-logreg", "mfcc-cnn", "probe-logreg:msd-musicnn:segment",
                                            "probe-mlp:mtt-musicnn:segment", "zero-shot-tags"}
     assert len({r.split_hash for r in rows}) == 1 and champion.split_hash == rows[0].split_hash

@@ -19,7 +19,7 @@ import soundfile as sf
 from test_cli_support import melodex
 from test_mfcc_cnn import RATE, _sound
 
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.inference.adhoc import NoChampion, predict_paths
 from melodex_ml.inference.stream import PredictionFailure
 from melodex_ml.settings import MelodexSettings
@@ -55,7 +55,7 @@ def trained(tmp_path_factory):
     assert result.evaluation.accuracy == 1.0
     settings = MelodexSettings(home=base / "home")
     experiments.log_candidate(result, settings)
-    experiments.promote_champion(settings)
+    registry.promote_champion(settings)
 
     files = base / "files"
     shift = write(files / "hum then clicks.wav", np.concatenate([_sound("hum", 30.0, rng), _sound("clicks", 30.0, rng)]))

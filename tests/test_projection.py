@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.models.projection import ProjectionModel, search
 from melodex_ml.settings import MelodexSettings
@@ -80,7 +80,7 @@ def test_projection_is_logged_registered_and_loads_back(text_encoder, melodex_ho
     settings = MelodexSettings(home=melodex_home)
     logged = experiments.log_projection(result, settings, tags={"dagster.run_id": "r"})
     assert logged.metric == "test_recall_at_10" and logged.score == result.retrieval.recall_at_10
-    decision = experiments.promote_champion(settings, "text-projection", metric="test_recall_at_10")
+    decision = registry.promote_champion(settings, "text-projection", metric="test_recall_at_10")
     assert decision.champion == "1" and decision.name == "melodex-text-projection"
     model, version = experiments.load_projection(settings)
     probe = np.stack([vectors["rock-0"], vectors["jazz-1"]])

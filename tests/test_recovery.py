@@ -91,7 +91,7 @@ def test_a_killed_run_is_marked_interrupted_and_its_temporary_file_removed(setti
 def test_a_crash_between_registering_and_moving_the_alias_is_repaired(settings, monkeypatch):
     from genre_fixtures import blob_library, taxonomy_of
 
-    from melodex_ml import experiments
+    from melodex_ml import experiments, registry
     from melodex_ml.training.evaluation_split import make_evaluation_split
     from melodex_ml.training.probes import train_logistic_probe
 
@@ -100,18 +100,18 @@ def test_a_crash_between_registering_and_moving_the_alias_is_repaired(settings, 
     weak = train_logistic_probe(weak_library.vectors, taxonomy, make_evaluation_split(taxonomy))
     with tracking.start_run(settings, "weak"):
         experiments.log_candidate(weak, settings)
-    assert experiments.promote_champion(settings).champion == "1"
+    assert registry.promote_champion(settings).champion == "1"
 
     process = child("register", settings)
     process.wait(600)
     assert process.returncode == -signal.SIGKILL
-    assert experiments.champion_score(settings).version == "1"  # v2 is registered but was never judged
+    assert registry.champion_score(settings).version == "1"  # v2 is registered but was never judged
 
     report = recover_interrupted(settings)
-    assert report.champion_version == "2" == experiments.champion_score(settings).version
+    assert report.champion_version == "2" == registry.champion_score(settings).version
     # the candidate's own run had finished: only the choice among candidates was missed
     assert mlflow_statuses(settings) == {"weak": "FINISHED", "probe-logreg:blobs:segment": "FINISHED"}
-    assert experiments.repair_champion(settings) == "2"  # judged once: nothing moves again
+    assert registry.repair_champion(settings) == "2"  # judged once: nothing moves again
 
 
 def test_unowned_temporary_files_go_only_once_they_are_old(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.models.cache import ModelUnavailable
 from melodex_ml.models.genre_model import load_model_folder
 from melodex_ml.models.wav2vec2_classifier import pool
@@ -80,7 +80,7 @@ def test_wav2vec2_classifier_fine_tunes_end_to_end_and_loads_from_mlflow(tiny_li
 
     settings = MelodexSettings(home=melodex_home)
     experiments.log_candidate(result, settings)
-    experiments.promote_champion(settings)
+    registry.promote_champion(settings)
     champion = experiments.load_champion(settings)
     assert champion.model.input_kind == "audio" and champion.model.card.sample_rate == ENCODER_RATE
     np.testing.assert_allclose(champion.model.predict_segments([clip]), result.model.predict_segments([clip]),

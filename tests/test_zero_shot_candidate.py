@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melodex_ml import experiments
+from melodex_ml import experiments, registry
 from melodex_ml.embeddings.musicnn.records import ModelOutput, MusicnnResult, Segment
 from melodex_ml.embeddings.musicnn.specs import MODELS
 from melodex_ml.embeddings.musicnn.tables import result_rows
@@ -140,11 +140,11 @@ def test_it_saves_registers_and_wins_champion_against_a_worse_trained_candidate(
     trained = train_logistic_probe(SegmentVectors(noise, segments.track_ids, "embedding:noise"), taxonomy, split)
     assert trained.evaluation.macro_f1 < 1.0
     experiments.log_candidate(trained, settings)
-    assert experiments.promote_champion(settings, split_hash=split.split_hash).champion == "1"
+    assert registry.promote_champion(settings, split_hash=split.split_hash).champion == "1"
     logged = experiments.log_candidate(result, settings)
-    decision = experiments.promote_champion(settings, split_hash=split.split_hash)
+    decision = registry.promote_champion(settings, split_hash=split.split_hash)
     assert decision.moved and decision.champion == logged.version == "2"
-    rows = experiments.compare_candidates(settings)
+    rows = registry.compare_candidates(settings)
     assert [r.candidate for r in rows] == ["zero-shot-tags", "probe-logreg:noise:segment"]
     assert rows[0].champion and rows[0].macro_f1 == 1.0 and len({r.split_hash for r in rows}) == 1
 

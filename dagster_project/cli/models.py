@@ -1,4 +1,4 @@
-"""`melodex models ...`: the candidates in the MLflow store (melodex_ml/experiments.py).
+"""`melodex models ...`: the candidates in the MLflow store (melodex_ml/registry.py).
 
 ``models compare`` prints the newest version of each candidate on one shared split (the
 champion's, else the newest) side by side, best macro F1 first, under a title naming the split
@@ -25,7 +25,7 @@ def compare(settings: MelodexSettings, *, task: str, fmt: str) -> int:
     if not settings.mlflow_store_exists:  # checked before importing MLflow, which would create the store
         fail(f"no MLflow store at {settings.mlflow_tracking_uri} yet: run `melodex run` to train the {task} models")
         return FAILED
-    from melodex_ml.experiments import compare_candidates
+    from melodex_ml.registry import compare_candidates
 
     candidates = compare_candidates(settings, task)
     if not candidates:

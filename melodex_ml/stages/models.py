@@ -4,7 +4,7 @@ The task (labels from the tracks' tag field, MELODEX_LABEL_FIELD) and its evalua
 unified catalog's held-out tracks) are rebuilt from the store by every candidate, so they are
 the same for all of them and their split hash says so. Each candidate family is one stage (one
 asset): it trains, logs one MLflow run per model and registers a version. The champion stage then
-gives the ``champion`` alias to the best version on the current split (melodex_ml/experiments.py).
+gives the ``champion`` alias to the best version on the current split (melodex_ml/registry.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from melodex_ml.store import connect
 from melodex_ml.training.candidate import CandidateResult
 from melodex_ml.training.evaluation_split import EvaluationSplit, SplitConfig, split_from_catalog
 from melodex_ml.training.labels import LabelConfig, NotEnoughData, Taxonomy, build_taxonomy, load_track_tags
+from melodex_ml.training.tasks import GENRE
 
 STAGE = "models"
-TASK = "genre"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def load_genre_task(settings: MelodexSettings) -> GenreTask:
             "SELECT source_id, split FROM dataset_catalog WHERE dataset = 'library'"
         ).fetchall())
         paths = {t: Path(os.fsdecode(raw)) for t, raw in con.execute("SELECT track_id, path_bytes FROM live_tracks").fetchall()}
-    taxonomy = build_taxonomy(tags, artists, LabelConfig(field=settings.label_field), task=TASK)
+    taxonomy = build_taxonomy(tags, artists, LabelConfig(field=settings.label_field), task=GENRE)
     split = split_from_catalog(taxonomy, catalog, SplitConfig(seed=settings.seed))
     return GenreTask(taxonomy, split, {t: paths[t] for t in taxonomy.track_ids})
 
@@ -196,25 +196,25 @@ def _train_candidates(
 
 @records_failure(STAGE, partitioned=False)
 def select_champion(settings: MelodexSettings, *, run_id: str | None = None) -> StageReport:
-    """The `champion` alias to the best version scored on the current split (melodex_ml.experiments)."""
-    from melodex_ml import experiments
+    """The `champion` alias to the best version scored on the current split (melodex_ml.registry)."""
+    from melodex_ml import registry
 
     try:
         task = load_genre_task(settings)
-        decision = experiments.promote_champion(settings, TASK, split_hash=task.split.split_hash)
+        decision = registry.promote_champion(settings, GENRE, split_hash=task.split.split_hash)
     except NotEnoughData as exc:
         return skipped(STAGE, "", str(exc), run_id=run_id, settings=settings)
     except LookupError as exc:  # no candidate has been scored on this split yet
         return skipped(STAGE, "", str(exc), run_id=run_id, settings=settings)
     if decision.champion is None:
         return skipped(STAGE, "", decision.reason, run_id=run_id, settings=settings)
-    rows = experiments.compare_candidates(settings, TASK, split_hash=task.split.split_hash)
+    rows = registry.compare_candidates(settings, GENRE, split_hash=task.split.split_hash)
     outcome = StageOutcome(STAGE, "", "ok", f"{decision.name} v{decision.champion}: {decision.reason}", n_ok=len(rows))
     finish_stage(settings, outcome, [], [], run_id=run_id)
     champion = next((r for r in rows if r.champion), None)
     return StageReport(
         outcome,
-        {"summary": experiments.format_comparison(rows), "decision": decision.reason, "moved": decision.moved,
+        {"summary": registry.format_comparison(rows), "decision": decision.reason, "moved": decision.moved,
          "champion_version": decision.champion, "split_hash": task.split.split_hash,
          "champion_candidate": champion.candidate if champion else "",
          "mlflow_run_id": champion.run_id if champion else None},  # fmt: skip

@@ -141,7 +141,7 @@ def train_text_projection(
 
 
 def _train(settings, cache, device, tags, run_id) -> StageReport:
-    from melodex_ml import experiments
+    from melodex_ml import experiments, registry
     from melodex_ml.embeddings.text import TextEncoder
     from melodex_ml.training.projection import ProjectionConfig, train_projection
 
@@ -156,7 +156,7 @@ def _train(settings, cache, device, tags, run_id) -> StageReport:
     logged = experiments.log_projection(result, settings, tags=tags,
                                         extra_metrics={f"zero_shot_{k}": v for k, v in zero_shot.metrics().items()})  # fmt: skip
     better = result.retrieval.recall_at_10 > zero_shot.recall_at_10
-    decision = experiments.set_projection_champion(settings, logged.version if better else None)
+    decision = registry.set_projection_champion(settings, logged.version if better else None)
     outcome = StageOutcome(STAGE, "", "ok", decision, n_ok=result.counts["n_tracks"], n_failed=len(data.failures))
     finish_stage(settings, outcome, [], data.failures, run_id=run_id)
     return StageReport(

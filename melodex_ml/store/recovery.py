@@ -129,9 +129,9 @@ def recover_interrupted(
     failed_runs: list[str] = []
     champion = None
     if mlflow and settings.mlflow_store_exists:
-        from melodex_ml import experiments, tracking  # MLflow is slow to import; only when there is a store
+        from melodex_ml import registry, tracking  # MLflow is slow to import; only when there is a store
 
         failed_runs = tracking.fail_orphaned_runs(settings)
-        champion = experiments.repair_champion(settings)
+        champion = registry.repair_champion(settings)
     removed = remove_orphaned_temp_files(data_folders(settings), grace_s=grace_s)
     return RecoveryReport(interrupted, failed_runs, removed, champion)

@@ -26,7 +26,6 @@ from melodex_ml.training.evaluation_split import holdout_tracks, split_hash
 from melodex_ml.training.labels import NotEnoughData
 from melodex_ml.training.torch_loop import seed_everything, torch_threads
 
-TASK = "text-projection"
 
 
 @dataclass(frozen=True)
