@@ -51,7 +51,12 @@ def metadata_values(report: StageReport, settings: MelodexSettings) -> dict[str,
 
 
 def mlflow_run_url(settings: MelodexSettings, run_id: str) -> str:
-    return f"{settings.mlflow_ui_url.rstrip('/')}/#/runs/{run_id}"
+    """The run's page in the MLflow UI. MLflow 3's UI shows an experiment in its GenAI view unless the
+    URL says machine learning, and its short /runs/<id> route drops that on the way."""
+    from melodex_ml import tracking
+
+    experiment_id = tracking.use_store(settings)  # the stage that reported the run has MLflow loaded
+    return f"{settings.mlflow_ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
 def stage_events(

@@ -38,10 +38,9 @@ from melodex_ml.models.pyfunc import (
     pip_requirements_for,
     unwrap_genre_model,
 )
-from melodex_ml.settings import MelodexSettings
-from melodex_ml.training.candidate import CandidateResult
 from melodex_ml.registry import (
     CHAMPION,
+    NOTE,
     SELECTION_METRIC,
     TAG_CANDIDATE,
     TAG_METRIC,
@@ -51,12 +50,20 @@ from melodex_ml.registry import (
     ensure_experiment,
     registered_name,
 )
+from melodex_ml.settings import MelodexSettings
+from melodex_ml.training.candidate import CandidateResult
 from melodex_ml.training.projection import ProjectionResult
 from melodex_ml.training.tasks import GENRE, TEXT_PROJECTION
 
 log = logging.getLogger(__name__)
 
 PROJECTION_METRIC = "test_recall_at_10"
+
+
+def logged_model_name(candidate: str) -> str:
+    """The candidate's name for its logged model (MLflow refuses / : . % and quotes in it), so the
+    experiment's model list says which model each is instead of "model" seven times."""
+    return "".join("-" if char in "/:.%\"'" else char for char in candidate)
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def log_candidate(
     ensure_experiment(settings)
     if mlflow.active_run() is not None:
         return _log_into_active_run(result, settings, tags or {}, metric)
-    with tracking.start_run(settings, result.candidate, tags=tags):
+    with tracking.start_run(settings, result.candidate, tags=tags, started_at=result.started_at):
         return _log_into_active_run(result, settings, {}, metric)
 
 
@@ -114,8 +121,9 @@ def _log_into_active_run(
     mlflow.set_tags({**tags, **code_version(), TAG_TASK: result.task, TAG_CANDIDATE: result.candidate,
                      TAG_SPLIT: split.split_hash, "melodex.selection_metric": metric})  # fmt: skip
     mlflow.log_params(run_params(result))
+    mlflow.set_tag(NOTE, "\n".join(result.notes))  # the run's description in the MLflow UI
     for record in result.history:
-        mlflow.log_metrics(record.metrics(), step=record.epoch)
+        mlflow.log_metrics(record.metrics(), step=record.epoch, timestamp=round(record.ended_at * 1000))
     mlflow.log_metrics(metrics)
     mlflow.log_figure(confusion_figure(evaluation), "evaluation/confusion_matrix.png")
     if result.history:
@@ -144,7 +152,7 @@ def _log_into_active_run(
         folder = model.save(Path(tmp) / "genre_model")
         example = result.input_example
         info = mlflow.pyfunc.log_model(
-            name="model",
+            name=logged_model_name(result.candidate),
             python_model=GenreModelPyfunc(),
             artifacts={ARTIFACT_KEY: str(folder)},
             registered_model_name=name,
@@ -164,6 +172,7 @@ def _tag_version(name: str, version: str, task: str, candidate: str, split: str,
     for key, value in {TAG_TASK: task, TAG_CANDIDATE: candidate, TAG_SPLIT: split, TAG_SCORE: repr(score),
                        TAG_METRIC: metric}.items():  # fmt: skip
         client.set_model_version_tag(name, version, key, value)
+    client.update_model_version(name, version, description=f"{candidate}: {metric} {score:.4f} on split {split}")
     run_id = mlflow.active_run().info.run_id
     log.info("logged %s as %s v%s (%s=%.3f, split %s)", candidate, name, version, metric, score, split)
     return LoggedCandidate(task, candidate, name, version, run_id, split, metric, score)
@@ -177,7 +186,7 @@ def log_projection(
     ``extra_metrics`` (the zero-shot baseline on the same held-out queries) go into the same run."""
     ensure_experiment(settings)
     if mlflow.active_run() is None:
-        with tracking.start_run(settings, "text-projection", tags=tags):
+        with tracking.start_run(settings, "text-projection", tags=tags, started_at=result.started_at):
             return log_projection(result, settings, metric=metric, extra_metrics=extra_metrics)
     if extra_metrics:
         mlflow.log_metrics(dict(extra_metrics))
@@ -186,7 +195,7 @@ def log_projection(
     mlflow.log_params({k: str(v) for k, v in {**result.params, **result.counts, "split_hash": result.split_hash,
                                                "best_epoch": result.best_epoch}.items()})  # fmt: skip
     for record in result.history:
-        mlflow.log_metrics(record.metrics(), step=record.epoch)
+        mlflow.log_metrics(record.metrics(), step=record.epoch, timestamp=round(record.ended_at * 1000))
     metrics = result.retrieval.metrics() | {"train_seconds": result.train_seconds}
     mlflow.log_metrics(metrics)
     mlflow.log_figure(curves_figure(result.history, result.best_epoch), "evaluation/training_curves.png")
@@ -197,7 +206,7 @@ def log_projection(
     with tempfile.TemporaryDirectory(prefix="melodex-projection-") as tmp:
         folder = result.model.save(Path(tmp) / "projection")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=ProjectionPyfunc(), artifacts={PROJECTION_KEY: str(folder)},
+            name=logged_model_name(TEXT_PROJECTION), python_model=ProjectionPyfunc(), artifacts={PROJECTION_KEY: str(folder)},
             registered_model_name=name, signature=infer_signature(example, result.model.project_text(example)),
             input_example=example, pip_requirements=pip_requirements_for(["numpy", "pandas", "torch"]),
             metadata=vars(result.model.card),

@@ -25,7 +25,13 @@ log = logging.getLogger(__name__)
 
 CHAMPION = tracking.CHAMPION
 SELECTION_METRIC = "test_macro_f1"
-EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on the runs
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # a machine-learning experiment
+NOTE = "mlflow.note.content"  # what the MLflow UI shows as a description
+EXPERIMENT_NOTE = (
+    "Melodex model candidates: one run per trained candidate, scored on the task's shared held-out split "
+    "(tag melodex.split_hash), registered as a version; the `champion` alias of each registered model is the "
+    "best by the selection metric (tag melodex.selection_metric) and is what inference uses."
+)
 TAG_TASK, TAG_CANDIDATE, TAG_SPLIT, TAG_SCORE, TAG_METRIC = (
     "melodex.task",
     "melodex.candidate",
@@ -67,9 +73,10 @@ def ensure_experiment(settings: MelodexSettings) -> str:
     """The experiment id, created if needed and marked as model development (runs, not traces)."""
     experiment_id = tracking.use_store(settings)
     client = MlflowClient()
-    key, value = EXPERIMENT_KIND
-    if client.get_experiment(experiment_id).tags.get(key) != value:
-        client.set_experiment_tag(experiment_id, key, value)
+    tags = client.get_experiment(experiment_id).tags
+    for key, value in (EXPERIMENT_KIND, (NOTE, EXPERIMENT_NOTE)):
+        if tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
     return experiment_id
 
 
@@ -129,6 +136,7 @@ def promote_champion(
         if _score(best) <= _score(current):
             reason = (f"v{previous} stays champion: {metric} {_score(current):.4f} on split {split_hash}; "
                       f"the best other version scores {_score(best):.4f}")  # fmt: skip
+            describe_champion(client, name, reason)
             return ChampionDecision(name, previous, previous, False, reason)
         reason = (f"v{best.version} beats v{previous} on split {split_hash}: "
                   f"{metric} {_score(best):.4f} > {_score(current):.4f}")  # fmt: skip
@@ -138,9 +146,21 @@ def promote_champion(
                   f"which was scored on another split: the data changed, so the scores are not comparable")  # fmt: skip
     else:
         reason = f"v{best.version} ({best.tags.get(TAG_CANDIDATE)}) is the first champion: {metric} {_score(best):.4f}"
+    tied = sum(_score(v) == _score(best) for v in on_split) - 1
+    if tied:
+        reason += f" (tied with {tied} other version(s) on this split: the earliest registered wins)"
     client.set_registered_model_alias(name, CHAMPION, str(best.version))
+    describe_champion(client, name, reason)
     log.info("champion of %s: %s", name, reason)
     return ChampionDecision(name, str(best.version), previous, str(best.version) != previous, reason)
+
+
+def describe_champion(client: MlflowClient, name: str, reason: str) -> None:
+    """The registered model's description says which version holds the alias and why (the MLflow UI
+    shows it on the model's page)."""
+    client.update_registered_model(
+        name, description=f"Candidates scored on one shared held-out split; `@{CHAMPION}` is the best. {reason}."
+    )
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,19 @@ def use_store(settings: MelodexSettings) -> str:
 
 
 @contextmanager
-def start_run(settings: MelodexSettings, run_name: str, tags: Mapping[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+def start_run(
+    settings: MelodexSettings, run_name: str, tags: Mapping[str, str] | None = None, *, started_at: float | None = None
+) -> Iterator[mlflow.ActiveRun]:
+    """A run of the configured experiment; ``started_at`` (wall clock) backdates its start to when the
+    work it records began, e.g. a training logged once it is over."""
     experiment_id = use_store(settings)
-    owner = {PID_TAG: str(os.getpid()), HOST_TAG: host_name()}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={**(tags or {}), **owner}) as run:
+    tags = {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: host_name()}
+    if started_at is None:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+            yield run
+        return
+    created = MlflowClient().create_run(experiment_id, start_time=round(started_at * 1000), tags=tags, run_name=run_name)
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         yield run
 
 

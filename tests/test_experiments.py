@@ -99,7 +99,12 @@ def test_iterative_candidates_log_one_metric_point_per_epoch(settings):
     history = MlflowClient().get_metric_history(logged.run_id, "val_loss")
     assert [m.step for m in history] == [h.epoch for h in result.history]
     assert [m.value for m in history] == pytest.approx([h.val_loss for h in result.history])
-    params = MlflowClient().get_run(logged.run_id).data.params
+    # each point is stamped when its epoch ended, and the run spans the training it records
+    assert [m.timestamp for m in history] == [round(h.ended_at * 1000) for h in result.history]
+    run = MlflowClient().get_run(logged.run_id)
+    assert run.info.start_time == round(result.started_at * 1000) <= history[0].timestamp
+    assert run.info.end_time - run.info.start_time >= result.train_seconds * 1000
+    params = run.data.params
     assert params["best_epoch"] == str(result.best_epoch) and params["patience"] == "3"
     artifacts = {a.path for a in MlflowClient().list_artifacts(logged.run_id, "evaluation")}
     assert "evaluation/training_curves.png" in artifacts
@@ -132,3 +137,27 @@ def test_labels_with_any_characters_become_valid_metric_names(settings):
     logged = experiments.log_candidate(result, settings)
     metrics = MlflowClient().get_run(logged.run_id).data.metrics
     assert {"test_f1_R_B", "test_f1_Rock_Pop", "test_f1_Electro", "test_f1_label"} <= set(metrics)
+
+
+def test_the_registry_says_which_version_is_champion_and_why(settings):
+    library = blob_library(separation=6.0)
+    taxonomy = taxonomy_of(library)
+    split = make_evaluation_split(taxonomy)
+    result = train_logistic_probe(library.vectors, taxonomy, split)
+    first = experiments.log_candidate(result, settings)
+    experiments.log_candidate(train_logistic_probe(library.vectors, taxonomy, split), settings)  # the same score
+    decision = registry.promote_champion(settings)
+    assert decision.champion == first.version == "1"
+    assert "tied with 1 other version(s) on this split: the earliest registered wins" in decision.reason
+    client, name = MlflowClient(), settings.genre_model_name
+    assert decision.reason in client.get_registered_model(name).description
+    version = client.get_model_version(name, "1")
+    assert version.description == f"{result.candidate}: test_macro_f1 {result.evaluation.macro_f1:.4f} on split {split.split_hash}"
+    # runs and logged models say what they are in the UI
+    run = client.get_run(first.run_id)
+    assert run.data.tags["mlflow.note.content"] == "\n".join(result.notes)
+    models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    (model,) = [m for m in models if m.source_run_id == first.run_id]
+    assert model.name == experiments.logged_model_name(result.candidate) == "probe-logreg-blobs-segment"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.note.content"].startswith("Melodex model candidates")

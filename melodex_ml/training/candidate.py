@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -36,6 +37,12 @@ class CandidateResult:
     input_example: object = None  # a few real rows of model input, for the MLflow signature
     device: str = "cpu"
     extra_artifacts: dict[str, str] = field(default_factory=dict)  # name -> text, logged beside the model
+    # Wall clock when training ended (the result is made then): the MLflow run spans the training.
+    finished_at: float = field(default_factory=time.time, compare=False)
+
+    @property
+    def started_at(self) -> float:
+        return self.finished_at - self.train_seconds
 
     def metrics(self) -> dict[str, float]:
         return self.evaluation.metrics() | {"train_seconds": self.train_seconds}

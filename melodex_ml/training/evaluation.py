@@ -8,6 +8,7 @@ the task; the split puts a track of every label on the test side, so no label is
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class EpochRecord:
     val_loss: float | None = None
     train_accuracy: float | None = None
     val_accuracy: float | None = None
+    # Wall clock when the epoch ended: MLflow charts the curves against time as well as steps.
+    ended_at: float = field(default_factory=time.time, compare=False)
 
     def metrics(self) -> dict[str, float]:
         values = {"train_loss": self.train_loss, "val_loss": self.val_loss,

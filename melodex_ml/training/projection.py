@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -72,6 +72,11 @@ class ProjectionResult:
     train_seconds: float
     params: dict[str, object]
     counts: dict[str, int]
+    finished_at: float = field(default_factory=time.time, compare=False)  # as CandidateResult's
+
+    @property
+    def started_at(self) -> float:
+        return self.finished_at - self.train_seconds
 
 
 def retrieval_metrics(similarity: np.ndarray, truth: Sequence[int]) -> RetrievalMetrics:
