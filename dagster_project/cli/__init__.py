@@ -211,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
+    if not debug:
+        # MLflow logs each model it saves and draws a bar per artifact download; the commands print
+        # their own summaries. Read by MLflow when it is imported, which happens later, on use.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = None
     try:
         from melodex_ml.models.cache import apply_download_policy
