@@ -11,7 +11,11 @@ from melodex_ml.settings import MelodexSettings
 def failure_share_check(asset: dg.AssetsDefinition, stage: str) -> dg.AssetChecksDefinition:
     """WARN when more than MELODEX_FAILURE_WARN_SHARE of a batch's tracks failed the stage."""
 
-    @dg.asset_check(asset=asset, name="failure_share", partitions_def=scan_batches)
+    @dg.asset_check(
+        asset=asset, name="failure_share", partitions_def=scan_batches,
+        description=f"Warns when more than MELODEX_FAILURE_WARN_SHARE of the batch's tracks failed the {stage} "
+        "stage (the failures table says which and why); no result while the stage is skipped.",
+    )
     def failure_share(context: dg.AssetCheckExecutionContext, settings: dg.ResourceParam[MelodexSettings]):
         from melodex_ml.stages.common import stage_counts
 
@@ -33,7 +37,11 @@ def one_row_per_track_check(asset: dg.AssetsDefinition, keys: dict[str, str]) ->
     """ERROR when a result is stored or served twice: ``keys`` maps a name to a query of the key that
     must be unique (re-running a batch must replace its rows, a view must serve a track once)."""
 
-    @dg.asset_check(asset=asset, name="one_row_per_track")
+    @dg.asset_check(
+        asset=asset, name="one_row_per_track",
+        description=f"Fails when a track is stored or served twice in {', '.join(keys)}: re-running a batch must "
+        "replace its rows, and a changed track is served from its newest batch only.",
+    )
     def one_row_per_track(settings: dg.ResourceParam[MelodexSettings]):
         from melodex_ml.stages.common import duplicated_keys
 
