@@ -20,7 +20,7 @@ from test_cli_support import melodex
 from test_mfcc_cnn import RATE, _sound
 
 from melodex_ml import experiments, registry
-from melodex_ml.inference.adhoc import NoChampion, predict_paths
+from melodex_ml.inference.adhoc import NoAudio, NoChampion, predict_paths
 from melodex_ml.inference.stream import PredictionFailure
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.training.evaluation_split import make_evaluation_split
@@ -127,9 +127,13 @@ def test_batches_and_workers_change_nothing_but_speed(trained):
 
 
 def test_no_champion_is_one_clear_error(tmp_path):
+    clip = write(tmp_path / "clip.wav", _sound("hum", 2.0, np.random.default_rng(1)))
     with pytest.raises(NoChampion, match="run `melodex run`"):
-        predict_paths(MelodexSettings(home=tmp_path / "empty"), [tmp_path])
+        predict_paths(MelodexSettings(home=tmp_path / "empty"), [clip])
     assert not (tmp_path / "empty").exists()  # asking did not create a store
+    (tmp_path / "no-music").mkdir()
+    with pytest.raises(NoAudio, match="no audio files in"):
+        predict_paths(MelodexSettings(home=tmp_path / "empty"), [tmp_path / "no-music"])
 
 
 def test_melodex_predict_writes_csv_rows_per_segment_and_draws_the_timeline(trained, tmp_path):

@@ -30,7 +30,7 @@ def predict(
     settings: MelodexSettings, paths: Sequence[str], *, fmt: str, output: str | None, plot: str | None,
     batch_size: int | None, num_workers: int | None,
 ) -> int:  # fmt: skip
-    from melodex_ml.inference.adhoc import NoChampion, predict_paths
+    from melodex_ml.inference.adhoc import NoAudio, NoChampion, predict_paths
     from melodex_ml.inference.stream import PredictionFailure
 
     missing = [p for p in paths if not Path(p).exists()]
@@ -44,12 +44,12 @@ def predict(
             return USAGE
     try:
         run = predict_paths(settings, paths, batch_size=batch_size, num_workers=num_workers)
+    except NoAudio as exc:
+        fail(str(exc))
+        return FAILED
     except NoChampion as exc:
         fail(str(exc))
         return USAGE
-    if not run.files:
-        fail(f"no audio files in {', '.join(paths)}")
-        return FAILED
     if plot and len(run.files) != 1:
         fail(f"--plot draws the timeline of one track; {len(run.files)} files were given")
         return USAGE

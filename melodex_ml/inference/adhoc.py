@@ -29,6 +29,10 @@ class NoChampion(LookupError):
     """No trained genre model in this MELODEX_HOME: one line telling what to run."""
 
 
+class NoAudio(LookupError):
+    """The paths hold no audio file."""
+
+
 @dataclass(frozen=True)
 class AdhocRun:
     files: list[Path]
@@ -41,17 +45,21 @@ def predict_paths(
     settings: MelodexSettings, paths: Iterable[Path | str], *, batch_size: int | None = None,
     num_workers: int | None = None, with_tags: bool = True,
 ) -> AdhocRun:  # fmt: skip
-    """Start predicting every audio file under ``paths``; NoChampion when nothing is trained yet."""
+    """Start predicting every audio file under ``paths``; NoAudio when there is none, NoChampion when
+    nothing is trained yet (both said before MLflow and the model are loaded)."""
+    paths = list(paths)
+    files = audio_files(paths)
+    if not files:
+        raise NoAudio(f"no audio files in {', '.join(map(str, paths))}")
+    if not settings.mlflow_store_exists:
+        raise NoChampion(f"no trained genre model in {settings.home_dir}: run `melodex run` (or `melodex demo`) first")
     from melodex_ml import experiments, tracking
     from melodex_ml.inference.stream import FileToPredict, LoaderOptions, feeder_for, inference_device, predict_files
 
-    if not settings.mlflow_store_exists:
-        raise NoChampion(f"no trained genre model in {settings.home_dir}: run `melodex run` (or `melodex demo`) first")
     try:
         champion = experiments.load_champion(settings)
     except tracking.NoRegisteredModel as exc:
         raise NoChampion(f"{exc} (`melodex run` trains them)") from exc
-    files = audio_files(paths)
     device = inference_device(settings.device)
     options = LoaderOptions.from_settings(settings, device, batch_size=batch_size, num_workers=num_workers)
     feeder = feeder_for(champion.model, settings, device=device, with_tags=with_tags)
