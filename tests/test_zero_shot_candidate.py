@@ -23,7 +23,7 @@ from melodex_ml.embeddings.segment_tags import (
 )
 from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.experiments import LoadedChampion
-from melodex_ml.inference.dataset import MusicnnTagsFeeder
+from melodex_ml.inference.dataset import MusicnnFeeder
 from melodex_ml.inference.genre import predictions_of
 from melodex_ml.inference.stream import FileToPredict, LoaderOptions, feeder_for, predict_files
 from melodex_ml.models.cache import ModelCache
@@ -206,7 +206,7 @@ def test_files_are_fed_as_segment_tag_vectors(encoder, settings, tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.float32), rate)
     feeder = feeder_for(result.model, settings, with_tags=True)
-    assert isinstance(feeder, MusicnnTagsFeeder)
+    assert isinstance(feeder, MusicnnFeeder) and feeder.encoder is None
     fed = feeder(path)
     vectors = np.stack(list(fed.inputs))
     direct = feeder.tagger.analyse_file(path)

@@ -12,8 +12,8 @@ Feeders turn a file into the champion model's inputs, whatever it reads:
   the model's ``prepare`` (MFCC windows, waveforms) one segment at a time;
 - :class:`DescriptorFeeder`: the segment descriptors of the feature extractor, in the model's
   column order;
-- :class:`MusicnnFeeder`: MusiCNN segment embeddings (``msd-musicnn``, ``mtt-musicnn``);
-- :class:`MusicnnTagsFeeder`: MusiCNN segment tag probabilities, both networks' side by side.
+- :class:`MusicnnFeeder`: MusiCNN segment embeddings (``msd-musicnn``, ``mtt-musicnn``), or both
+  networks' segment tag probabilities (the zero-shot model's input).
 
 Segments follow the rule of every stage (:func:`melodex_ml.training.audio_segments.segment_bounds`):
 ``segment_seconds`` pieces, a short remainder joining the last; a file shorter than one segment is
@@ -135,17 +135,23 @@ def mono_at(path: Path, sample_rate: int) -> np.ndarray:
     return mono
 
 
-class TagsFromMusicnn:
-    """The top MusiCNN tags of a file (both networks), loaded once per process, for feeders that want them."""
+@dataclass
+class MusicnnAnalysis:
+    """The MusiCNN tagger (both networks), loaded once per process, on the first file it is given."""
 
-    def __init__(self, settings: MelodexSettings, device: str):
-        self.settings, self.device = settings, device
+    settings: MelodexSettings
+    device: str = "cpu"
 
     @cached_property
     def tagger(self):
         from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
 
         return MusicnnTagger.from_settings(self.settings, device=self.device)
+
+
+@dataclass
+class TagsFromMusicnn(MusicnnAnalysis):
+    """The top MusiCNN tags of a file, for feeders whose model reads something else."""
 
     def __call__(self, path: Path) -> Tags:
         return top_tags(self.tagger.analyse_file(path))
@@ -212,51 +218,22 @@ class DescriptorFeeder:
 
 
 @dataclass
-class MusicnnFeeder:
-    """MusiCNN segment embeddings of one network; its tags come with them at no extra cost."""
+class MusicnnFeeder(MusicnnAnalysis):
+    """MusiCNN's per-segment output as the model's input: one network's embeddings (``encoder``), or
+    both networks' tag probabilities laid out as the store's (``encoder=None``, see
+    :func:`melodex_ml.embeddings.segment_tags.result_tag_vectors`). One analysis gives the inputs
+    and the file's top tags."""
 
-    encoder: str
-    settings: MelodexSettings
-    device: str = "cpu"
+    encoder: str | None = None
     with_tags: bool = True
-
-    @cached_property
-    def tagger(self):
-        from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
-
-        return MusicnnTagger.from_settings(self.settings, device=self.device)
-
-    def __call__(self, path: Path) -> FileSegments:
-        result = self.tagger.analyse_file(path)
-        output = result.outputs[self.encoder]
-        short = result.duration_s < self.settings.segment_seconds
-        return FileSegments(
-            [(float(s.start_s), float(s.end_s)) for s in result.segments], iter(output.segment_embeddings),
-            (SHORT,) if short else (), top_tags(result) if self.with_tags else None,
-        )  # fmt: skip
-
-
-@dataclass
-class MusicnnTagsFeeder:
-    """Per segment, both MusiCNN networks' tag probabilities as one vector, laid out as the store's
-    (:func:`melodex_ml.embeddings.segment_tags.result_tag_vectors`): one analysis gives inputs and tags."""
-
-    settings: MelodexSettings
-    device: str = "cpu"
-    with_tags: bool = True
-
-    @cached_property
-    def tagger(self):
-        from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
-
-        return MusicnnTagger.from_settings(self.settings, device=self.device)
 
     def __call__(self, path: Path) -> FileSegments:
         from melodex_ml.embeddings.segment_tags import result_tag_vectors
 
         result = self.tagger.analyse_file(path)
+        vectors = result_tag_vectors(result) if self.encoder is None else result.outputs[self.encoder].segment_embeddings
         short = result.duration_s < self.settings.segment_seconds
         return FileSegments(
-            [(float(s.start_s), float(s.end_s)) for s in result.segments], iter(result_tag_vectors(result)),
+            [(float(s.start_s), float(s.end_s)) for s in result.segments], iter(vectors),
             (SHORT,) if short else (), top_tags(result) if self.with_tags else None,
         )  # fmt: skip

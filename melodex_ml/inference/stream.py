@@ -23,7 +23,6 @@ from melodex_ml.inference.dataset import (
     FileFailed,
     FileStarted,
     MusicnnFeeder,
-    MusicnnTagsFeeder,
     SegmentBatch,
     TagsFromMusicnn,
 )
@@ -90,10 +89,10 @@ def feeder_for(model, settings: MelodexSettings, *, device: str = "cpu", with_ta
     if model.input_kind == DESCRIPTORS:
         return DescriptorFeeder(tuple(model.card.input_names), settings, tags)
     if model.input_kind == TAGS:
-        return MusicnnTagsFeeder(settings, device, with_tags=with_tags)
+        return MusicnnFeeder(settings, device, encoder=None, with_tags=with_tags)
     encoder = model.input_kind.partition(":")[2]
     if model.input_kind.startswith("embedding:") and encoder.endswith("-musicnn"):
-        return MusicnnFeeder(encoder, settings, device, with_tags=with_tags)
+        return MusicnnFeeder(settings, device, encoder=encoder, with_tags=with_tags)
     raise ValueError(
         f"the champion reads {model.input_kind!r}: files outside the library cannot be fed to it "
         "(only library tracks, whose embeddings are stored, can be predicted)"
