@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import mlflow
 from filelock import FileLock
 from mlflow import MlflowClient
+from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.store.files import ensure_folder
@@ -33,6 +34,10 @@ INIT_LOCK = ".mlflow-init.lock"
 
 def use_store(settings: MelodexSettings) -> str:
     """Point mlflow at the configured store and make sure the experiment exists; returns its id."""
+    # MLflow prints its registration events ("Created version '3' of model ...") straight to its stream
+    # rather than through its logger: they stay quiet when its logger is set above INFO (the CLI's
+    # MLFLOW_LOGGING_LEVEL), like its other INFO events. (The stream carries its log records too.)
+    MLFLOW_LOGGING_STREAM.enabled = logging.getLogger("mlflow").isEnabledFor(logging.INFO)
     user_choice = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     # MLflow also exports the URI as MLFLOW_TRACKING_URI for child processes. The variable must keep
