@@ -310,9 +310,12 @@ def ensure_venv(venv: Path) -> Path:
     uv = shutil.which("uv")
     if uv is None:
         raise SystemExit("uv is needed to build the reference environment")
-    subprocess.run([uv, "venv", "--python", "3.11", str(venv)], check=True)
-    subprocess.run([uv, "pip", "install", "--python", str(python), *PINS], check=True)
-    subprocess.run([uv, "pip", "install", "--python", str(python), "--no-deps", "musicnn==0.1.0"], check=True)
+    # --no-config: run from the checkout, uv would apply the project's override-dependencies (our
+    # numpy range) to these pins and install a numpy 2 that TensorFlow 2.15 cannot import.
+    subprocess.run([uv, "venv", "--no-config", "--python", "3.11", str(venv)], check=True)
+    subprocess.run([uv, "pip", "install", "--no-config", "--python", str(python), *PINS], check=True)
+    subprocess.run([uv, "pip", "install", "--no-config", "--python", str(python), "--no-deps", "musicnn==0.1.0"],
+                   check=True)  # fmt: skip
     return python
 
 
