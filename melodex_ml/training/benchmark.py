@@ -27,7 +27,8 @@ from melodex_ml.demo import load_ground_truth
 from melodex_ml.features.batch import extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import SEGMENTS_TABLE, FeatureFailure
-from melodex_ml.models.genre_model import GenreModel
+from melodex_ml.embeddings.segment_tags import SegmentTags
+from melodex_ml.models.genre_model import GenreModel, embedding_input
 from melodex_ml.training.audio_segments import PreparedSegments
 from melodex_ml.training.candidate import CandidateResult
 from melodex_ml.training.dataset import expand_descriptor_columns
@@ -99,6 +100,25 @@ def descriptor_vectors(tracks: Mapping[str, Path], workers: int = 1) -> tuple[Se
     frame = pd.DataFrame(rows).sort_values(["track_id", "segment_index"])
     matrix, names = expand_descriptor_columns(frame)
     return SegmentVectors(matrix, frame["track_id"].to_numpy(dtype=str), "descriptors", tuple(names)), failures
+
+
+def musicnn_inputs(tracks: Mapping[str, Path]) -> tuple[dict[str, SegmentVectors], SegmentTags]:
+    """MusiCNN's segment embeddings (per network) and segment tag vectors of every file, as the
+    embeddings stage stores them, computed without the store (both networks loaded once)."""
+    from melodex_ml.embeddings.musicnn.tagger import MusicnnTagger
+    from melodex_ml.embeddings.segment_tags import TAG_MODELS, result_tag_vectors
+
+    batch = MusicnnTagger.load().analyse_tracks(sorted(tracks.items()))
+    results = sorted(batch.results, key=lambda r: r.key)
+    owners = np.concatenate([np.full(len(r.segments), r.key) for r in results]).astype(str)
+    vectors = {}
+    for model in TAG_MODELS:
+        values = np.concatenate([r.outputs[model].segment_embeddings for r in results]).astype(np.float32)
+        vectors[model] = SegmentVectors(values, owners, embedding_input(model))
+    segments = [s for r in results for s in r.segments]
+    index = np.array([s.index for s in segments], np.int64)
+    starts, ends = np.array([s.start_s for s in segments]), np.array([s.end_s for s in segments])
+    return vectors, SegmentTags(owners, index, starts, ends, np.concatenate([result_tag_vectors(r) for r in results]))
 
 
 Trainer = Callable[[object, object, object], CandidateResult]
