@@ -7,6 +7,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 
 
+@pytest.fixture(scope="session")
+def encoder(tmp_path_factory):
+    """The bundled sentence encoder (all-MiniLM-L6-v2), loaded offline once per test process."""
+    import huggingface_hub.constants as hf_constants
+
+    from melodex_ml.embeddings.text import TextEncoder
+    from melodex_ml.models.cache import ModelCache
+    from melodex_ml.settings import MelodexSettings
+
+    settings = MelodexSettings(home=tmp_path_factory.mktemp("home"), text_encoder=None, device="cpu")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+        return TextEncoder.load(settings, cache=ModelCache())
+
+
 @pytest.fixture
 def melodex_home(tmp_path, monkeypatch):
     """A fresh MELODEX_HOME (DuckDB, MLflow, Dagster) for one test."""

@@ -7,13 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from melodex_ml.embeddings.text import TextEncoder
-from melodex_ml.models.cache import ModelCache
 from melodex_ml.search.similarity import CosineIndex, cosine_top_k
 from melodex_ml.search.text_search import MatchConfig, match_tags, rank_tracks, search
 from melodex_ml.search.vocabulary import USER, TagColumn, TagVocabulary, label_text
 from melodex_ml.search.zero_shot_genre import genre_probabilities, map_genres
-from melodex_ml.settings import MelodexSettings
 
 # --------------------------------------------------------------------------- cosine neighbours
 
@@ -133,16 +130,6 @@ def test_genre_probabilities_follow_the_tags_each_genre_maps_to():
 
 
 # --------------------------------------------------------------------------- with the bundled sentence encoder
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> TextEncoder:
-    import huggingface_hub.constants as hf_constants
-
-    settings = MelodexSettings(home=tmp_path_factory.mktemp("home"), text_encoder=None, device="cpu")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-        return TextEncoder.load(settings, cache=ModelCache())
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,10 @@ from melodex_ml.embeddings.segment_tags import (
     result_tag_vectors,
     tag_columns,
 )
-from melodex_ml.embeddings.text import TextEncoder
 from melodex_ml.experiments import LoadedChampion
 from melodex_ml.inference.dataset import MusicnnFeeder
 from melodex_ml.inference.genre import predictions_of
 from melodex_ml.inference.stream import FileToPredict, LoaderOptions, feeder_for, predict_files
-from melodex_ml.models.cache import ModelCache
 from melodex_ml.models.genre_model import TAGS, load_model_folder
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.stages.inference import stored_inputs
@@ -46,16 +44,6 @@ GENRE_TAGS = {
     "Polka": [("mtt-musicnn", "fast"), ("msd-musicnn", "happy")],
 }
 SEGMENTS = 3
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> TextEncoder:
-    import huggingface_hub.constants as hf_constants
-
-    settings = MelodexSettings(home=tmp_path_factory.mktemp("home"), text_encoder=None, device="cpu")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-        return TextEncoder.load(settings, cache=ModelCache())
 
 
 @pytest.fixture
