@@ -9,6 +9,8 @@ and exit code 2: something to fix first, as errors.py counts it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dagster_project.cli.errors import USAGE
 from dagster_project.cli.tables import Rows, print_rows
 from dagster_project.cli.terminal import console, errors, fail, line
@@ -19,15 +21,9 @@ COLUMNS = ["track_id", "path", "title", "artist"]
 
 def similar(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
     """The ``k`` live tracks nearest to a track id, a stored path, or any audio file."""
-    from melodex_ml.search.library import SearchError, similar_tracks
+    from melodex_ml.search.library import similar_tracks
 
-    try:
-        answer = similar_tracks(settings, query, k=k)
-    except SearchError as exc:
-        fail(str(exc))
-        return USAGE
-    show(answer, "similarity", fmt=fmt)
-    return 0
+    return answered(lambda: similar_tracks(settings, query, k=k), "similarity", fmt)
 
 
 def search(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
@@ -35,14 +31,21 @@ def search(settings: MelodexSettings, query: str, *, k: int, fmt: str) -> int:
     if not query.strip():  # said before loading the text encoder
         fail('empty search query: give words to look for, e.g. melodex search "calm piano"')
         return USAGE
-    from melodex_ml.search.library import SearchError, search_text
+    from melodex_ml.search.library import search_text
+
+    return answered(lambda: search_text(settings, query, k=k), "score", fmt)
+
+
+def answered(ask: Callable, score: str, fmt: str) -> int:
+    """Print what ``ask()`` found, or its SearchError as one line (exit code 2)."""
+    from melodex_ml.search.library import SearchError
 
     try:
-        answer = search_text(settings, query, k=k)
+        answer = ask()
     except SearchError as exc:
         fail(str(exc))
         return USAGE
-    show(answer, "score", fmt=fmt)
+    show(answer, score, fmt=fmt)
     return 0
 
 
