@@ -32,11 +32,11 @@ import soxr
 from torch.utils.data import IterableDataset, get_worker_info
 
 from melodex_ml.audio.decode import decode
+from melodex_ml.inference.genre import TOP_TAGS
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.training.audio_segments import segment_bounds
 
 SHORT = "shorter_than_segment"
-TOP_TAGS = 5
 Tags = dict[str, list[dict[str, float | str]]]  # model -> [{"label", "probability"}], most probable first
 
 

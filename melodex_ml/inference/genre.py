@@ -15,6 +15,8 @@ import numpy as np
 
 from melodex_ml.store.files import atomic_path
 
+TOP_TAGS = 5  # MusiCNN tags per network on each line
+
 
 @dataclass(frozen=True)
 class SegmentPrediction:

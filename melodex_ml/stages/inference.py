@@ -2,9 +2,8 @@
 
 Whatever candidate won, the champion is a GenreModel that says what it reads: segment
 descriptors (`segment_features`), a stored encoder's segment embeddings or the MusiCNN segment
-tags (`segment_tags`), read from the store
-``STORED_CHUNK`` tracks at a time, or the audio itself (MFCC windows, waveforms), streamed from the
-files through an AudioSegmentDataset and a DataLoader. Each track's segments are predicted, its
+tags (`segment_tags`), read from the store, or the audio itself (MFCC windows, waveforms),
+streamed from the files through an AudioSegmentDataset and a DataLoader. Each track's segments are predicted, its
 global prediction is the mean of its segments', the track embedding is the model's, and the line
 carries the track's top MusiCNN tags from the store. Lines are written as they come, into a
 temporary file that replaces the partition's file only once complete.
@@ -18,15 +17,13 @@ import numpy as np
 
 from melodex_ml import tracking
 from melodex_ml.bookkeeping import Failure, StageOutcome
-from melodex_ml.inference.genre import TrackPrediction
+from melodex_ml.inference.genre import TOP_TAGS, TrackPrediction
 from melodex_ml.models.cache import ModelCache
 from melodex_ml.settings import MelodexSettings
 from melodex_ml.stages.common import BatchTrack, StageReport, batch_tracks, finish_stage, records_failure, skipped
 from melodex_ml.store import connect
 
 STAGE = "inference"
-STORED_CHUNK = 64  # tracks whose stored inputs are read and predicted together
-TOP_TAGS = 5
 
 
 def stored_inputs(model, settings: MelodexSettings, track_ids: list[str]):
@@ -44,6 +41,8 @@ def stored_inputs(model, settings: MelodexSettings, track_ids: list[str]):
 
         encoder = model.input_kind.partition(":")[2]
         vectors = read_encoder_embeddings(settings, encoder, track_ids=track_ids)
+        if not len(vectors):  # every track of the chunk failed its embeddings (recorded there)
+            return np.zeros(0, str), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros((0, 0), np.float32)
         if vectors.segments is None:
             raise ValueError(f"{encoder} embeddings hold no segment vectors")
         owner = np.asarray(vectors.track_ids, dtype=str)[vectors.segment_track_index]
@@ -69,7 +68,8 @@ def stored_top_tags(settings: MelodexSettings, track_ids: Sequence[str], k: int 
         ).fetchall()
     tags: dict[str, dict] = {}
     for track_id, model, label, probability in rows:
-        tags.setdefault(track_id, {}).setdefault(model, []).append({"label": label, "probability": round(probability, 6)})
+        entry = {"label": label, "probability": round(probability, 6)}
+        tags.setdefault(track_id, {}).setdefault(model, []).append(entry)
     return tags
 
 
@@ -92,13 +92,13 @@ def batch_predictions(
             else:
                 yield item
         return
+    # A batch's stored inputs are small (segments x a few hundred floats, at most MELODEX_BATCH_SIZE
+    # tracks), and the embedding files are read whole: one read and one forward pass per batch.
     model.to(device)
+    ids = [t.track_id for t in tracks]
+    owner, index, starts, ends, inputs = stored_inputs(model, settings, ids)
     shown = {t.track_id: t.display_path for t in tracks}
-    for start in range(0, len(tracks), STORED_CHUNK):
-        ids = [t.track_id for t in tracks[start : start + STORED_CHUNK]]
-        owner, index, starts, ends, inputs = stored_inputs(model, settings, ids)
-        yield from predictions_of(champion, owner, index, starts, ends, inputs, shown,
-                                  tags=stored_top_tags(settings, ids))  # fmt: skip
+    yield from predictions_of(champion, owner, index, starts, ends, inputs, shown, tags=stored_top_tags(settings, ids))
 
 
 @records_failure(STAGE)
