@@ -34,10 +34,9 @@ sys.path.insert(0, str(ROOT))
 from melodex_ml import experiments, registry  # noqa: E402
 from melodex_ml.demo import generate_demo_library  # noqa: E402
 from melodex_ml.inference.adhoc import predict_paths  # noqa: E402
-from melodex_ml.inference.dataset import mono_at  # noqa: E402
 from melodex_ml.inference.stream import PredictionFailure  # noqa: E402
 from melodex_ml.settings import MelodexSettings  # noqa: E402
-from melodex_ml.training.audio_segments import segment_bounds  # noqa: E402
+from melodex_ml.training.audio_segments import load_mono, segment_bounds  # noqa: E402
 from melodex_ml.training.evaluation_split import make_evaluation_split  # noqa: E402
 from melodex_ml.training.labels import build_taxonomy  # noqa: E402
 from melodex_ml.training.mfcc_cnn import MfccCnnConfig, prepare_mfcc, train_mfcc_cnn  # noqa: E402
@@ -58,7 +57,7 @@ def train_champion(settings: MelodexSettings, folder: Path) -> None:
 def one_segment_at_a_time(model, files: list[Path]) -> int:
     segments = 0
     for path in files:
-        mono = mono_at(path, model.card.sample_rate)
+        mono = load_mono(path, model.card.sample_rate)
         for lo, hi in segment_bounds(len(mono), model.card.sample_rate, model.card.segment_seconds):
             model.outputs([model.prepare(mono[lo:hi])])
             segments += 1

@@ -28,13 +28,12 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import soxr
 from torch.utils.data import IterableDataset, get_worker_info
 
 from melodex_ml.audio.decode import decode
 from melodex_ml.inference.genre import TOP_TAGS
 from melodex_ml.settings import MelodexSettings
-from melodex_ml.training.audio_segments import segment_bounds
+from melodex_ml.training.audio_segments import segment_bounds, to_mono
 
 SHORT = "shorter_than_segment"
 Tags = dict[str, list[dict[str, float | str]]]  # model -> [{"label", "probability"}], most probable first
@@ -124,17 +123,6 @@ class AudioSegmentDataset(IterableDataset):
                 yield FileFailed(file, type(exc).__name__, str(exc) or type(exc).__name__)
 
 
-def mono_at(path: Path, sample_rate: int) -> np.ndarray:
-    """The file decoded once, mixed to mono float32 and resampled to ``sample_rate``."""
-    decoded = decode(path)
-    mono = decoded.samples.mean(axis=0, dtype=np.float32)
-    if decoded.sample_rate != sample_rate:
-        mono = soxr.resample(mono, decoded.sample_rate, sample_rate, quality="HQ").astype(np.float32)
-    if not len(mono):
-        raise ValueError("the file decodes to no samples")
-    return mono
-
-
 @dataclass
 class MusicnnAnalysis:
     """The MusiCNN tagger (both networks), loaded once per process, on the first file it is given."""
@@ -156,6 +144,10 @@ class TagsFromMusicnn(MusicnnAnalysis):
     def __call__(self, path: Path) -> Tags:
         return top_tags(self.tagger.analyse_file(path))
 
+    def of_audio(self, samples: np.ndarray, sample_rate: int) -> Tags:
+        """The same from samples already decoded, (channels, n) at ``sample_rate``."""
+        return top_tags(self.tagger.analyse(samples, sample_rate))
+
 
 def top_tags(result, k: int = TOP_TAGS) -> Tags:
     """The ``k`` most probable tags of each network of a MusiCNN result."""
@@ -170,17 +162,20 @@ class AudioFeeder:
     prepare: Callable[[np.ndarray], np.ndarray]
     sample_rate: int
     segment_seconds: float
-    tags: Callable[[Path], Tags] | None = None
+    tags: TagsFromMusicnn | None = None
 
     def __call__(self, path: Path) -> FileSegments:
-        mono = mono_at(path, self.sample_rate)
+        decoded = decode(path)  # once: the model's front end and MusiCNN's tags both start from it
+        mono = to_mono(decoded.samples, decoded.sample_rate, self.sample_rate)
+        if not len(mono):
+            raise ValueError("the file decodes to no samples")
         bounds = segment_bounds(len(mono), self.sample_rate, self.segment_seconds)
         short = len(mono) < round(self.segment_seconds * self.sample_rate)
         return FileSegments(
             [(lo / self.sample_rate, hi / self.sample_rate) for lo, hi in bounds],
             (self.prepare(mono[lo:hi]) for lo, hi in bounds),
             (SHORT,) if short else (),
-            self.tags(path) if self.tags else None,
+            self.tags.of_audio(decoded.samples, decoded.sample_rate) if self.tags else None,
         )
 
 

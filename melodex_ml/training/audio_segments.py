@@ -63,9 +63,14 @@ def segment_bounds(n_samples: int, sample_rate: int, segment_seconds: float) -> 
 def load_mono(path: Path | str, sample_rate: int) -> np.ndarray:
     """A file as mono float32 at ``sample_rate``."""
     decoded = decode(path)
-    mono = decoded.samples.mean(axis=0).astype(np.float32)
-    if decoded.sample_rate != sample_rate:
-        mono = soxr.resample(mono, decoded.sample_rate, sample_rate, quality="HQ").astype(np.float32)
+    return to_mono(decoded.samples, decoded.sample_rate, sample_rate)
+
+
+def to_mono(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+    """(channels, n) samples at ``rate`` mixed to mono float32 and resampled to ``sample_rate``."""
+    mono = samples.mean(axis=0).astype(np.float32)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
     return mono
 
 
