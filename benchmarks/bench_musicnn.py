@@ -79,6 +79,24 @@ def bench_batching(files: list[Path], batch_size: int) -> None:
     both = MusicnnTagger.load(config=MusicnnConfig(batch_size=batch_size))
     both_s, _ = time_files(both, files)
     print(f"   msd + mtt on the same patches: {patches / sum(both_s):6.1f} patches/s ({sum(both_s):.2f} s)")
+    bench_network_alone(batched.networks[0].network)
+
+
+def bench_network_alone(network, n: int = 64) -> None:
+    """The network without decoding or front end, on the same log-mel patches at several batch sizes:
+    whether batching can pay at all on this device."""
+    import torch
+
+    patches = torch.randn(n, 187, 96)
+    rates = []
+    with torch.inference_mode():
+        network(patches[:4])  # warm-up
+        for size in (1, 4, 16, 64):
+            start = time.perf_counter()
+            for first in range(0, n, size):
+                network(patches[first : first + size])
+            rates.append(f"batch {size}: {n / (time.perf_counter() - start):.1f}")
+    print(f"   network alone, patches/s: {', '.join(rates)}")
 
 
 def bench_against_tensorflow(files: list[Path], venv: Path, batch_size: int) -> None:
