@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.signal
 import soxr
 
 _DC_CUTOFF_HZ = 5.0  # well below music; removes a constant offset within ~30 ms
@@ -34,6 +33,8 @@ class DcBlocker:
         self.zi: np.ndarray | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        import scipy.signal  # here, not at the top: MusiCNN's patch stream resamples without paying its import
+
         if not x.size:
             return x
         if self.zi is None:

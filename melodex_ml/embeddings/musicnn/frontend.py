@@ -21,11 +21,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16_000
-N_FFT = 512
-HOP = 256
-N_MELS = 96
-PATCH_FRAMES = 187  # librosa.time_to_frames(3 s) + 1, as the extractor computes it
+from melodex_ml.embeddings.musicnn.specs import HOP, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE
+
 WINDOW_SAMPLES = (PATCH_FRAMES - 1) * HOP + N_FFT  # padded audio behind one patch: 48128
 EDGE_PAD = N_FFT // 2
 PadMode = Literal["reflect", "constant"]  # librosa < 0.9 (training, musicnn 0.1.0) | librosa >= 0.9

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from melodex_ml.embeddings.musicnn.specs import N_MELS
+
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default; torch's default (1e-5) would differ
-N_MELS = 96
-PATCH_FRAMES = 187
 TIMBRAL_KERNELS = ((7, int(0.4 * N_MELS)), (7, int(0.7 * N_MELS)))  # (7, 38), (7, 67)
 TIMBRAL_FILTERS = int(1.6 * 128)  # 204
 TEMPORAL_KERNELS = (128, 64, 32)

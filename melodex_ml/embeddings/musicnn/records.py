@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from melodex_ml.embeddings.hdf5 import TrackEmbedding
-from melodex_ml.embeddings.musicnn.frontend import HOP, PATCH_FRAMES, SAMPLE_RATE
+from melodex_ml.embeddings.musicnn.specs import HOP, PATCH_FRAMES, SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from melodex_ml.embeddings.hdf5 import TrackEmbedding
 
 PATCH_SECONDS = PATCH_FRAMES * HOP / SAMPLE_RATE  # 2.992 s
 
@@ -69,6 +72,8 @@ class MusicnnResult:
 
     def track_embedding(self, model: str) -> TrackEmbedding:
         """The ``model``'s embeddings as the HDF5 writer's record (``melodex_ml.embeddings.hdf5``)."""
+        from melodex_ml.embeddings.hdf5 import TrackEmbedding  # h5py loads only where embeddings are stored
+
         output = self.outputs[model]
         return TrackEmbedding(
             track_id=self.key,

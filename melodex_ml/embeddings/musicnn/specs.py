@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 EMBEDDING_LAYER = "model/dense/BiasAdd"  # the TF node of the embedding (Essentia's name for it)
 
+# The input every shipped model was trained on (frontend.py computes it; records.py times patches with it).
+SAMPLE_RATE = 16_000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187  # librosa.time_to_frames(3 s) + 1, as the extractor computes it
+
 
 @dataclass(frozen=True)
 class MusicnnModelSpec:
