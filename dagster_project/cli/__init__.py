@@ -17,8 +17,10 @@ values, which click options cannot), and the parser loads in milliseconds.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -236,3 +238,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in explained.message.splitlines() or [type(exc).__name__]:
             fail(message)
         return explained.exit_code
+
+
+def entry() -> None:
+    """The `melodex` script: :func:`main`, then a quick exit.
+
+    Native libraries a command loads (TensorFlow inside essentia, LLVM for numba, torch) take most of a
+    second to tear down when the interpreter finalizes, which a user waits for after the output is
+    complete. Nothing a command leaves behind depends on that teardown: each closes its stores itself,
+    output is flushed here and the atexit hooks (logging, multiprocessing, MLflow) still run. A thread
+    still running is waited for, as the interpreter would.
+    """
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe, a full disk: reported as the interpreter's own exit reports it
+        sys.exit(code)
+    os._exit(code)
+

@@ -19,7 +19,7 @@ def features(settings: MelodexSettings, paths: Sequence[str], *, fmt: str, outpu
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
         return USAGE
-    outcomes = analyze_paths(paths, fmt=fmt, output=output, settings=settings)
+    outcomes = analyze_paths(paths, fmt=fmt, output=output, settings=settings, background_tags=True)
     failed = sum(isinstance(outcome, FeatureFailure) for _, outcome in outcomes)
     if failed:
         warn(f"{failed} of {len(outcomes)} file(s) could not be analysed (see the error columns)")

@@ -11,14 +11,17 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from melodex_ml.audio.files import audio_files
-from melodex_ml.features.batch import Outcome, extract_batch
 from melodex_ml.features.config import ExtractorConfig
 from melodex_ml.features.records import FEATURES_TABLE, HEADS_TABLE, SEGMENTS_TABLE, FeatureFailure
 from melodex_ml.settings import MelodexSettings, get_settings
+
+if TYPE_CHECKING:
+    from melodex_ml.features.batch import Outcome
 
 Format = Literal["table", "json", "csv"]
 _TABLE_COLUMNS = ("duration_s", "tempo_bpm", "key", "mode", "integrated_lufs", "danceability_dfa")
@@ -31,25 +34,40 @@ def analyze_paths(
     output: Path | str | None = None,
     settings: MelodexSettings | None = None,
     tags: bool = True,
+    background_tags: bool = False,
 ) -> list[tuple[str, Outcome]]:
     """Analyse every audio file under ``paths`` with a progress bar; write the report to ``output``
     (or stdout) and return (path, FeatureResult | FeatureFailure) per file. With ``tags``, MusiCNN
-    (both networks, loaded once) tags every file too."""
+    (both networks, loaded once) tags every file too: after the descriptors, or with
+    ``background_tags`` in a second process that runs beside them (what a fresh command wants: see
+    :mod:`melodex_ml.embeddings.musicnn.background`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     settings = settings or get_settings()
     files = audio_files(paths)
+    background = None
+    if tags and background_tags and files:
+        from melodex_ml.embeddings.musicnn.background import BackgroundTagging
+
+        background = BackgroundTagging(files, settings)  # started before the descriptors' imports
+    from melodex_ml.features.batch import extract_batch
+
     config = ExtractorConfig.from_settings(settings)
     outcomes: list[tuple[str, Outcome]] = []
     columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, TextColumn("{task.description}"), transient=True) as progress:
+    with background or nullcontext(), Progress(*columns, TextColumn("{task.description}"), transient=True) as progress:
         task = progress.add_task("", total=len(files))
         for key, outcome in extract_batch(((str(f), f) for f in files), config, settings.workers):
             outcomes.append((key, outcome))
             progress.update(task, advance=1, description=Path(key).name)
-    order = {str(f): i for i, f in enumerate(files)}
-    outcomes.sort(key=lambda item: order[item[0]])  # workers finish out of order
-    musicnn = musicnn_results([Path(key) for key, o in outcomes if not isinstance(o, FeatureFailure)], settings) if tags else {}
+        order = {str(f): i for i, f in enumerate(files)}
+        outcomes.sort(key=lambda item: order[item[0]])  # workers finish out of order
+        analysed = [key for key, outcome in outcomes if not isinstance(outcome, FeatureFailure)]
+        if background is not None:
+            progress.update(task, description="MusiCNN tags")
+            musicnn = {key: result for key, result in background.results().items() if key in analysed}
+        else:
+            musicnn = musicnn_results([Path(key) for key in analysed], settings) if tags else {}
     text = {"table": render_table, "json": render_json, "csv": render_csv}[fmt](outcomes, musicnn)
     if output is None:
         sys.stdout.write(text)
