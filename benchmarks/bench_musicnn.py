@@ -88,15 +88,59 @@ def bench_network_alone(network, n: int = 64) -> None:
     import torch
 
     patches = torch.randn(n, 187, 96)
-    rates = []
+    rates = {}
     with torch.inference_mode():
         network(patches[:4])  # warm-up
         for size in (1, 4, 16, 64):
             start = time.perf_counter()
             for first in range(0, n, size):
                 network(patches[first : first + size])
-            rates.append(f"batch {size}: {n / (time.perf_counter() - start):.1f}")
-    print(f"   network alone, patches/s: {', '.join(rates)}")
+            rates[size] = n / (time.perf_counter() - start)
+    print(f"   network alone, patches/s: {', '.join(f'batch {b}: {r:.1f}' for b, r in rates.items())}")
+    bench_compute_ceiling(network, max(rates.values()))
+
+
+def network_macs(network) -> int:
+    """Multiply-adds of one 187-frame patch through the network's convolutions and dense layers."""
+    frames, bands = 187, 96
+    macs = 0
+    for block in network.timbral:
+        filters, _, kernel_t, kernel_f = block.conv.weight.shape
+        macs += frames * (bands - kernel_f + 1) * filters * kernel_t * kernel_f
+    for block in network.temporal:
+        filters, _, kernel_t, _ = block.conv.weight.shape
+        macs += frames * bands * filters * kernel_t
+    for layer in network.midend:
+        macs += frames * layer.conv.weight.numel()
+    return macs + network.dense.weight.numel() + network.classifier.weight.numel()
+
+
+def bench_compute_ceiling(network, network_rate: float) -> None:
+    """Whether the network is compute-bound here: its multiply-adds per second next to a plain float32
+    matrix product of the largest layer's shape, and the network under
+    bfloat16 autocast (where the CPU has bf16 instructions), with how far its tags move."""
+    import torch
+
+    macs = network_macs(network)
+    a, b = torch.randn(8 * 187 * 59, 266), torch.randn(266, 204)  # the 7x38 timbral layer as one GEMM
+    a @ b
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    gemm = 5 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - start)
+    print(f"   compute: {macs / 1e9:.2f} GMAC per patch; network {macs * network_rate / 1e9:.1f} GMAC/s, "
+          f"float32 GEMM of its largest layer alone {gemm / 1e9:.1f} GMAC/s (ratio {macs * network_rate / gemm:.2f}: "
+          "above 1, the network already runs at least as fast as the BLAS does on plain matrix products)")
+    patches = torch.rand(32, 187, 96) * 3
+    with torch.inference_mode():
+        exact = network(patches).tags
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            network(patches[:4])
+            start = time.perf_counter()
+            low = network(patches).tags.float()
+            rate = 32 / (time.perf_counter() - start)
+    print(f"   bfloat16 autocast: {rate:.1f} patches/s ({rate / network_rate:.2f}x), max tag change "
+          f"{(low - exact).abs().max():.4f} (not used: stored numbers stay float32 and match the original)")
 
 
 def bench_against_tensorflow(files: list[Path], venv: Path, batch_size: int) -> None:
