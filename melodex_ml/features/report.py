@@ -62,12 +62,12 @@ def analyze_paths(
             progress.update(task, advance=1, description=Path(key).name)
         order = {str(f): i for i, f in enumerate(files)}
         outcomes.sort(key=lambda item: order[item[0]])  # workers finish out of order
-        analysed = [key for key, outcome in outcomes if not isinstance(outcome, FeatureFailure)]
+        analysed = {key for key, outcome in outcomes if not isinstance(outcome, FeatureFailure)}
         if background is not None:
             progress.update(task, description="MusiCNN tags")
             musicnn = {key: result for key, result in background.results().items() if key in analysed}
         else:
-            musicnn = musicnn_results([Path(key) for key in analysed], settings) if tags else {}
+            musicnn = musicnn_results([Path(key) for key, _ in outcomes if key in analysed], settings) if tags else {}
     text = {"table": render_table, "json": render_json, "csv": render_csv}[fmt](outcomes, musicnn)
     if output is None:
         sys.stdout.write(text)
